@@ -1,0 +1,452 @@
+"""The submission handle: how graders reach student code.
+
+Graders write ``student = submission.module("ch03_basics.softmax_regression")`` and then
+``student.softmax(X)`` or ``net = student.LeNet(); net(X)``. Every call travels through a
+transport to a ``child.Server``:
+
+* ``ProcessTransport`` (isolation "process"): a child process per submission, restarted
+  after a crash, an exit or a timeout. Only data comes back (``wire``, no pickle).
+* ``LoopbackTransport`` (isolation "none"): the same server in this process, for debugging.
+
+Semantics shared by both modes, so that graders can be written as if calls were local:
+tensors passed in that the student modifies in place (values or ``.grad``) are written back
+into the caller's tensors; a returned tensor that is an argument (or a view of one) comes
+back as that argument (or a view of it); objects that are not data come back as
+``RemoteObject`` handles that can be called, have attributes read, and be passed back in.
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from . import wire
+from .errors import (BadReply, StaleHandle, StudentCrash, StudentException, StudentExit,
+                     StudentTimeout)
+
+#: Default limit for one call into student code, in seconds (a marker can change it).
+DEFAULT_CALL_TIMEOUT = 30.0
+#: Time allowed for a new child to import torch and say it is ready.
+STARTUP_TIMEOUT = 60.0
+#: How much of the child's own output is kept for error messages.
+LOG_TAIL_CHARS = 1500
+
+
+class LoopbackTransport:
+    """Runs the server in this process (``--isolation none``)."""
+
+    name = "none"
+
+    def __init__(self, submission_dir: str):
+        from .child import Server
+        _forget_submission_modules(submission_dir)
+        self.server = Server(submission_dir)
+        self.submission_dir = submission_dir
+
+    def exchange(self, frame: bytes, timeout: float) -> bytes:
+        return self.server.handle(frame)
+
+    def close(self) -> None:
+        _forget_submission_modules(self.submission_dir)
+        if self.server.submission_dir in sys.path:
+            sys.path.remove(self.server.submission_dir)
+
+
+def _forget_submission_modules(submission_dir: str) -> None:
+    """Drop modules imported from a submission so the next one is imported afresh."""
+    root = os.path.abspath(submission_dir)
+    for name, mod in list(sys.modules.items()):
+        path = getattr(mod, "__file__", None) or ""
+        if path and os.path.abspath(path).startswith(root + os.sep):
+            del sys.modules[name]
+    for name in [n for n in sys.modules if n.split(".")[0].startswith("ch") and
+                 n.split(".")[0][2:4].isdigit()]:
+        del sys.modules[name]
+
+
+class ProcessTransport:
+    """A child process that imports the submission; killed and restarted on trouble."""
+
+    name = "process"
+
+    def __init__(self, submission_dir: str, scratch_dir: str):
+        self.submission_dir = submission_dir
+        self.scratch_dir = scratch_dir
+        self.log_path = os.path.join(scratch_dir, "child-output.log")
+        to_child_r, self.to_child = os.pipe()
+        self.from_child, from_child_w = os.pipe()
+        env = {k: v for k, v in os.environ.items()
+               if k in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "CUDA_VISIBLE_DEVICES",
+                        "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE",
+                        "OPENBLAS_L2_SIZE", "PYTHONPATH", "VIRTUAL_ENV")}
+        env.update(HOME=scratch_dir, TMPDIR=scratch_dir, PYTHONDONTWRITEBYTECODE="1",
+                   PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "d2lgrade.child", "--submission", submission_dir,
+                 "--fd-in", str(to_child_r), "--fd-out", str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, cwd=scratch_dir, env=env,
+                start_new_session=True)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        header, _ = wire.unpack(self._read_frame(time.monotonic() + STARTUP_TIMEOUT, "start"))
+        if header.get("ok") != "ready":
+            raise StudentCrash("the grading child did not start")
+
+    def _log_tail(self) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(max(0, os.path.getsize(self.log_path) - LOG_TAIL_CHARS))
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        text = "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text).strip()
+        return f"\nLast output of the submission:\n{text}" if text else ""
+
+    def _read_exact(self, n: int, deadline: float, what: str) -> bytes:
+        chunks = []
+        while n:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([self.from_child], [], [], max(0.0, remaining))
+            if not ready:
+                self.kill()
+                raise StudentTimeout(f"{what} did not finish within its time limit "
+                                     f"and was stopped{self._log_tail()}")
+            chunk = os.read(self.from_child, min(n, 1 << 20))
+            if not chunk:
+                code = self.proc.wait()
+                self.kill()
+                raise StudentCrash(f"the submission's process ended during {what} "
+                                   f"(exit code {code}){self._log_tail()}")
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def _read_frame(self, deadline: float, what: str) -> bytes:
+        prefix = self._read_exact(16, deadline, what)
+        try:
+            head_len, body_len = wire.unpack_lengths(prefix)
+        except wire.WireError as exc:
+            self.kill()
+            raise BadReply(f"the submission's process sent an unusable reply: {exc}") from None
+        return prefix + self._read_exact(head_len + body_len, deadline, what)
+
+    def exchange(self, frame: bytes, timeout: float) -> bytes:
+        try:
+            view = memoryview(frame)
+            while view:
+                view = view[os.write(self.to_child, view):]
+        except (BrokenPipeError, OSError):
+            code = self.proc.poll()
+            self.kill()
+            raise StudentCrash(f"the submission's process is gone (exit code {code})"
+                               f"{self._log_tail()}") from None
+        return self._read_frame(time.monotonic() + timeout, "the call")
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """End the child and everything in its process group."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for fd in (self.to_child, self.from_child):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.to_child = self.from_child = -1
+
+    def close(self) -> None:
+        if self.to_child != -1:
+            self.kill()
+
+
+@dataclass
+class Trace:
+    """What a traced call reached: torch functions and library Python functions."""
+    torch_functions: list[str] = field(default_factory=list)
+    python_calls: list[str] = field(default_factory=list)
+
+    def uses(self, *names: str) -> list[str]:
+        """Names in the trace that contain any of ``names`` (e.g. ``"softmax"``)."""
+        return sorted({n for n in self.torch_functions + self.python_calls
+                       for pat in names if pat in n})
+
+
+class Submission:
+    """One submission's code behind a transport. Restarts the child when it dies."""
+
+    def __init__(self, path: str, isolation: str = "process", scratch_dir: str | None = None,
+                 call_timeout: float = DEFAULT_CALL_TIMEOUT):
+        if isolation not in ("process", "none"):
+            raise ValueError(f"unknown isolation {isolation!r} (use 'process' or 'none')")
+        self.path = os.path.abspath(path)
+        self.isolation = isolation
+        self.call_timeout = call_timeout
+        self._own_scratch = scratch_dir is None
+        self.scratch_dir = scratch_dir or tempfile.mkdtemp(prefix="d2lgrade-scratch-")
+        self.generation = 0
+        self._transport = None
+        self.restarts = 0
+
+    # -- transport lifecycle -----------------------------------------------------------
+    def _connect(self):
+        if self._transport is not None and getattr(self._transport, "alive", True):
+            return self._transport
+        if self._transport is not None:
+            self._transport.close()
+            self.restarts += 1
+        self.generation += 1
+        if self.isolation == "process":
+            self._transport = ProcessTransport(self.path, self.scratch_dir)
+        else:
+            self._transport = LoopbackTransport(self.path)
+        return self._transport
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        if self._own_scratch:
+            import shutil
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
+
+    # -- requests ----------------------------------------------------------------------
+    def _request(self, header: dict, blobs: list[bytes], timeout: float | None,
+                 arg_roots: dict | None = None) -> tuple[Any, dict]:
+        transport = self._connect()
+        frame = wire.pack(header, blobs)
+        try:
+            reply = transport.exchange(frame, timeout or self.call_timeout)
+        except (StudentTimeout, StudentCrash, BadReply):
+            self._transport = None  # next request starts a fresh child
+            raise
+        try:
+            head, rblobs = wire.unpack(reply)
+            if "error" in head:
+                raise self._error(head["error"])
+            generation = self.generation
+            decoder = wire.Decoder(rblobs, resolve_ref=lambda n: self._resolve(n, arg_roots, generation))
+            # Write back in-place changes first, so returned views see the new values.
+            for path, node in head.get("writeback", []):
+                _write_back(_follow(arg_roots, path), decoder.tensor(node))
+            return decoder.decode(head.get("ok")), head
+        except (wire.WireError, KeyError, TypeError, ValueError) as exc:
+            raise BadReply(f"the submission's process sent an unusable reply: {exc}") from None
+
+    def _resolve(self, node: dict, arg_roots: dict | None, generation: int) -> Any:
+        if "$ref" in node:
+            return RemoteObject(self, int(node["$ref"]), generation, str(node.get("type", "?")),
+                                str(node.get("repr", ""))[:200], bool(node.get("callable")))
+        orig = _follow(arg_roots, node["$arg"] if "$arg" in node else node["$alias"])
+        if "$arg" in node:
+            return orig
+        if not isinstance(orig, torch.Tensor) or not orig.is_contiguous():
+            raise wire.WireError("alias of something that is not a contiguous tensor")
+        offset = orig.storage_offset() + int(node["offset"])
+        return orig.as_strided([int(s) for s in node["size"]], [int(s) for s in node["stride"]],
+                               offset)
+
+    @staticmethod
+    def _error(err: dict) -> Exception:
+        kind, etype = err.get("kind"), str(err.get("type", "Exception"))
+        message = str(err.get("message", ""))
+        if kind == "exit":
+            return StudentExit(f"the submission {message}")
+        if etype == "NotImplementedError":
+            return StudentException(f"not implemented yet (NotImplementedError: {message})",
+                                    etype, str(err.get("traceback", "")))
+        return StudentException(f"{etype}: {message}\n{err.get('traceback', '')}".rstrip(),
+                                etype, str(err.get("traceback", "")))
+
+    def _encode_call(self, args: tuple, kwargs: dict) -> tuple[Any, Any, list, dict]:
+        enc = wire.Encoder(make_ref=self._ref_json, allow_pickle=False)
+        enc_pickle = _PickleFallback(enc)
+        a = enc_pickle.encode(list(args))
+        k = enc_pickle.encode(dict(kwargs))
+        return a, k, enc.blobs, {"args": list(args), "kwargs": dict(kwargs)}
+
+    def _ref_json(self, obj: Any) -> dict:
+        if isinstance(obj, RemoteObject):
+            obj._check_generation()
+            return {"$ref": obj._id}
+        raise TypeError
+
+    def call(self, target: dict, args: tuple = (), kwargs: dict | None = None, *,
+             timeout: float | None = None, trace: bool = False) -> Any:
+        a, k, blobs, roots = self._encode_call(args, kwargs or {})
+        value, head = self._request({"op": "call", "target": target, "args": a, "kwargs": k,
+                                     "trace": trace}, blobs, timeout, roots)
+        if trace:
+            t = head.get("trace") or {}
+            return value, Trace([str(x) for x in t.get("torch_functions", [])],
+                                [str(x) for x in t.get("python_calls", [])])
+        return value
+
+    def probe(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        """Run a trusted helper from ``d2lgrade.probes`` in the child."""
+        a, k, blobs, roots = self._encode_call(args, kwargs)
+        value, _ = self._request({"op": "probe", "name": name, "args": a, "kwargs": k},
+                                 blobs, timeout, roots)
+        return value
+
+    def getattr(self, target: dict, name: str) -> Any:
+        value, _ = self._request({"op": "getattr", "target": target, "name": name}, [], None)
+        return value
+
+    def module(self, name: str) -> "RemoteModule":
+        return RemoteModule(self, name)
+
+
+class _PickleFallback:
+    """Encodes call arguments: data as data, remote handles as refs, anything else pickled.
+
+    Pickle is fine in this direction: the parent is the trusted sender.
+    """
+
+    def __init__(self, enc: wire.Encoder):
+        self.enc = enc
+
+    def encode(self, value: Any) -> Any:
+        def make_ref(obj: Any) -> dict:
+            if isinstance(obj, RemoteObject):
+                obj._check_generation()
+                return {"$ref": obj._id}
+            import pickle
+            return {"$pickle": self.enc._blob(pickle.dumps(obj))}
+        self.enc.make_ref = make_ref
+        return self.enc.encode(value)
+
+
+def _follow(roots: dict | None, path: list) -> Any:
+    if roots is None or not isinstance(path, list) or not path:
+        raise wire.WireError("reference to an argument of a call that has none")
+    node: Any = roots
+    for key in path:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            raise wire.WireError(f"bad argument path {path!r:.100}") from None
+    return node
+
+
+def _write_back(orig: Any, new: torch.Tensor) -> None:
+    """Make the caller's tensor look like the child's after the call (values and .grad)."""
+    if not isinstance(orig, torch.Tensor):
+        raise wire.WireError("write-back to something that is not a tensor")
+    with torch.no_grad():
+        if orig.shape == new.shape and orig.dtype == new.dtype:
+            orig.copy_(new.to(orig.device))
+        else:
+            orig.data = new.to(orig.device)
+    if orig.is_leaf:
+        if new.requires_grad != orig.requires_grad and (orig.is_floating_point() or orig.is_complex()):
+            orig.requires_grad_(new.requires_grad)
+        orig.grad = None if new.grad is None else new.grad.to(orig.device)
+
+
+class RemoteObject:
+    """A student object that stays in the child: call it, read attributes, pass it back."""
+
+    __slots__ = ("_sub", "_id", "_generation", "_type", "_repr", "_callable")
+
+    def __init__(self, sub: Submission, ref_id: int, generation: int, type_name: str,
+                 text: str, is_callable: bool):
+        object.__setattr__(self, "_sub", sub)
+        object.__setattr__(self, "_id", ref_id)
+        object.__setattr__(self, "_generation", generation)
+        object.__setattr__(self, "_type", type_name)
+        object.__setattr__(self, "_repr", text)
+        object.__setattr__(self, "_callable", is_callable)
+
+    def _check_generation(self) -> None:
+        if self._generation != self._sub.generation:
+            raise StaleHandle(f"this {self._type} came from an earlier run of the submission, "
+                              "which was restarted after a crash, exit or timeout")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        self._check_generation()
+        return self._sub.getattr({"ref": self._id}, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._check_generation()
+        self._sub.probe("setattr_", self, name, value)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._check_generation()
+        return self._sub.call({"ref": self._id}, args, kwargs)
+
+    def __iter__(self):
+        self._check_generation()
+        return iter(self._sub.probe("materialize", self))
+
+    def __getitem__(self, key: Any) -> Any:
+        self._check_generation()
+        return self._sub.probe("getitem", self, key)
+
+    def __repr__(self) -> str:
+        return f"<remote {self._type}: {self._repr}>"
+
+    @property
+    def remote_type(self) -> str:
+        return self._type
+
+
+class RemoteModule:
+    """A student module by name; attributes are resolved lazily in the current child."""
+
+    def __init__(self, sub: Submission, name: str):
+        self._sub = sub
+        self._name = name
+
+    def __getattr__(self, attr: str) -> "RemoteFunction":
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        return RemoteFunction(self._sub, self._name, attr)
+
+    def __repr__(self) -> str:
+        return f"<student module {self._name}>"
+
+
+class RemoteFunction:
+    """``module.attr`` in the child, looked up at call time (one round trip per call)."""
+
+    def __init__(self, sub: Submission, module: str, attr: str):
+        self.sub, self.module, self.attr = sub, module, attr
+
+    @property
+    def target(self) -> dict:
+        return {"module": self.module, "attr": self.attr}
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.sub.call(self.target, args, kwargs)
+
+    def traced(self, *args: Any, **kwargs: Any) -> tuple[Any, Trace]:
+        """Call and also report which torch/library functions the call reached."""
+        return self.sub.call(self.target, args, kwargs, trace=True)
+
+    def value(self) -> Any:
+        """The attribute itself (a constant, or a handle to a function or class)."""
+        return self.sub.getattr({"module": self.module}, self.attr)
+
+    def __repr__(self) -> str:
+        return f"<student {self.module}.{self.attr}>"

@@ -1,0 +1,84 @@
+"""Small trusted helpers that run inside the child, next to the student's objects.
+
+Graders call them through ``Submission.probe(name, ...)`` when a question can only be
+answered where the object lives (gradients through student code, iterating a student's
+generator, a module's parameters). They return data; the assertions stay in the parent.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import torch
+
+MAX_ITEMS = 100_000
+
+
+def materialize(iterable: Any, limit: int = MAX_ITEMS) -> list:
+    """All items of an iterable (at most ``limit``), e.g. a student's ``data_iter``."""
+    return list(itertools.islice(iter(iterable), limit))
+
+
+def length(obj: Any) -> int:
+    return len(obj)
+
+
+def getitem(obj: Any, key: Any) -> Any:
+    return obj[key]
+
+
+def setattr_(obj: Any, name: str, value: Any) -> None:
+    setattr(obj, name, value)
+
+
+def vjp(fn: Any, args: list, wrt: list[int], grad_output: Any = None, kwargs: dict | None = None):
+    """Value of ``fn(*args)`` and the gradients of the inputs listed in ``wrt``.
+
+    The inputs in ``wrt`` are made fresh leaves that require grad. A scalar output is
+    back-propagated directly, a tensor output with ``grad_output`` (default: ones).
+    Returns ``(output, [grad for each wrt index])``; a missing gradient is ``None``.
+    """
+    args = list(args)
+    for i in wrt:
+        args[i] = args[i].detach().clone().requires_grad_(True)
+    out = fn(*args, **(kwargs or {}))
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"expected the function to return a tensor, got {type(out).__name__}")
+    if out.requires_grad:
+        if grad_output is None and out.dim() != 0:
+            grad_output = torch.ones_like(out)
+        out.backward(grad_output)
+    return out.detach(), [args[i].grad for i in wrt]
+
+
+def parameters(module: torch.nn.Module) -> list:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def named_parameters(module: torch.nn.Module) -> dict:
+    return {n: p.detach().clone() for n, p in module.named_parameters()}
+
+
+def state_dict(module: torch.nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def load_state_dict(module: torch.nn.Module, state: dict) -> None:
+    module.load_state_dict(state)
+
+
+def set_mode(module: torch.nn.Module, training: bool) -> None:
+    module.train(training)
+
+
+def num_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def forward_no_grad(module: Any, *args: Any) -> Any:
+    with torch.no_grad():
+        return module(*args)
+
+
+PROBES = {name: obj for name, obj in dict(globals()).items()
+          if callable(obj) and not name.startswith("_") and getattr(obj, "__module__", "") == __name__}

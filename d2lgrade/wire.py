@@ -1,0 +1,232 @@
+"""The wire format between the grading process and the submission's child process.
+
+A message is one JSON header plus raw byte blobs (tensor and array storage). Values are
+encoded as JSON with tagged objects (``{"$tensor": ...}``, ``{"$tuple": ...}``, ...).
+
+Direction matters:
+* parent -> child (trusted sender): anything the codec cannot express as data may be
+  pickled (``$pickle``), e.g. a ``torch.nn.Module`` a grader passes as an input;
+* child -> parent (untrusted sender): data only. The decoder never unpickles; objects that
+  are not data stay in the child and travel as references (``$ref``) that the parent turns
+  into remote handles.
+
+Frames on a pipe: 8-byte big-endian header length, 8-byte total blob length, header, blobs.
+"""
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import struct
+from collections import OrderedDict
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+#: Largest frame the parent accepts from the child (a returned tensor of 1 GiB is an attack,
+#: not an answer).
+MAX_FRAME_BYTES = 512 * 1024 * 1024
+
+_DTYPES = {str(d).removeprefix("torch."): d for d in (
+    torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.complex64,
+    torch.complex128, torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8,
+    torch.bool)}
+
+
+class WireError(Exception):
+    """A message that does not follow the format (from a broken or hostile child)."""
+
+
+class Encoder:
+    """Turns a value into (JSON-able tree, blobs).
+
+    ``make_ref(obj)`` is called for objects that are not data; it returns the JSON for a
+    reference or raises. ``alias_of(tensor)`` may return a JSON alias for a tensor that is
+    (a view of) a call argument, so that identity and memory sharing survive the trip.
+    """
+
+    def __init__(self, make_ref: Callable[[Any], dict] | None = None,
+                 alias_of: Callable[[torch.Tensor], dict | None] | None = None,
+                 allow_pickle: bool = False):
+        self.blobs: list[bytes] = []
+        self.make_ref = make_ref
+        self.alias_of = alias_of
+        self.allow_pickle = allow_pickle
+
+    def _blob(self, data: bytes) -> int:
+        self.blobs.append(data)
+        return len(self.blobs) - 1
+
+    def tensor(self, t: torch.Tensor) -> dict:
+        if self.alias_of is not None:
+            alias = self.alias_of(t)
+            if alias is not None:
+                return alias
+        d = t.detach()
+        if d.is_sparse or d.layout != torch.strided:
+            d = d.to_dense()
+        cpu = d.cpu().contiguous()
+        raw = cpu.reshape(-1).view(torch.uint8).numpy().tobytes() if cpu.numel() else b""
+        out = {"$tensor": self._blob(raw), "dtype": str(cpu.dtype).removeprefix("torch."),
+               "shape": list(cpu.shape), "requires_grad": bool(t.requires_grad),
+               "device": str(t.device)}
+        if isinstance(t, torch.nn.Parameter):
+            out["parameter"] = True
+        if t.is_leaf and t.grad is not None:
+            out["grad"] = self.tensor(t.grad)
+        return out
+
+    def encode(self, value: Any) -> Any:
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value if type(value) is int else int(value)
+        if isinstance(value, float):
+            return value if math.isfinite(value) else {"$float": repr(float(value))}
+        if isinstance(value, torch.Tensor):
+            return self.tensor(value)
+        if isinstance(value, torch.Size):
+            return {"$size": list(value)}
+        if isinstance(value, torch.dtype):
+            return {"$dtype": str(value).removeprefix("torch.")}
+        if isinstance(value, torch.device):
+            return {"$device": str(value)}
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
+            arr = np.ascontiguousarray(value)
+            return {"$ndarray": self._blob(arr.tobytes()), "dtype": arr.dtype.str,
+                    "shape": list(arr.shape)}
+        if isinstance(value, np.generic) and value.dtype.kind in "biufc":
+            return self.encode(value.item())
+        if isinstance(value, list):
+            return [self.encode(v) for v in value]
+        if isinstance(value, tuple) and not hasattr(value, "_fields"):
+            return {"$tuple": [self.encode(v) for v in value]}
+        if type(value) in (dict, OrderedDict):
+            return {"$dict": [[self.encode(k), self.encode(v)] for k, v in value.items()]}
+        if self.allow_pickle:
+            return {"$pickle": self._blob(pickle.dumps(value))}
+        if self.make_ref is not None:
+            return self.make_ref(value)
+        raise TypeError(f"cannot send a {type(value).__qualname__} over the wire")
+
+
+class Decoder:
+    """Turns (JSON tree, blobs) back into values.
+
+    ``resolve_ref(json)`` handles ``$ref`` and ``$arg``/``$alias`` tags. Pickle is accepted
+    only when ``allow_pickle`` is set, which the parent never does.
+    """
+
+    def __init__(self, blobs: list[bytes], resolve_ref: Callable[[dict], Any] | None = None,
+                 allow_pickle: bool = False):
+        self.blobs = blobs
+        self.resolve_ref = resolve_ref
+        self.allow_pickle = allow_pickle
+
+    def _blob(self, index: Any) -> bytes:
+        if not isinstance(index, int) or not 0 <= index < len(self.blobs):
+            raise WireError(f"bad blob index {index!r}")
+        return self.blobs[index]
+
+    def tensor(self, node: dict) -> torch.Tensor:
+        dtype = _DTYPES.get(node.get("dtype"))
+        shape = node.get("shape")
+        if dtype is None or not isinstance(shape, list) or not all(
+                isinstance(s, int) and s >= 0 for s in shape):
+            raise WireError(f"bad tensor header {node!r:.200}")
+        raw = self._blob(node["$tensor"])
+        numel = math.prod(shape)
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        if len(raw) != numel * itemsize:
+            raise WireError("tensor byte count does not match its shape")
+        if numel:
+            t = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape)
+        else:
+            t = torch.empty(shape, dtype=dtype)
+        device = node.get("device", "cpu")
+        if isinstance(device, str) and device.startswith("cuda") and torch.cuda.is_available():
+            t = t.to(device)
+        if node.get("parameter"):
+            t = torch.nn.Parameter(t, requires_grad=bool(node.get("requires_grad")))
+        elif node.get("requires_grad") and (t.is_floating_point() or t.is_complex()):
+            t.requires_grad_(True)
+        if "grad" in node:
+            t.grad = self.tensor(node["grad"])
+        return t
+
+    def decode(self, node: Any) -> Any:
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        if isinstance(node, list):
+            return [self.decode(v) for v in node]
+        if not isinstance(node, dict) or len(node) == 0:
+            raise WireError(f"unexpected node {node!r:.200}")
+        if "$tensor" in node:
+            return self.tensor(node)
+        if "$tuple" in node:
+            return tuple(self.decode(v) for v in node["$tuple"])
+        if "$dict" in node:
+            return {self.decode(k): self.decode(v) for k, v in node["$dict"]}
+        if "$float" in node:
+            if node["$float"] not in ("nan", "inf", "-inf"):
+                raise WireError("bad float")
+            return float(node["$float"])
+        if "$size" in node:
+            return torch.Size(int(s) for s in node["$size"])
+        if "$dtype" in node:
+            if node["$dtype"] not in _DTYPES:
+                raise WireError("bad dtype")
+            return _DTYPES[node["$dtype"]]
+        if "$device" in node:
+            return torch.device(str(node["$device"]))
+        if "$ndarray" in node:
+            dt = np.dtype(str(node["dtype"]))
+            if dt.kind not in "biufc":
+                raise WireError("bad ndarray dtype")
+            arr = np.frombuffer(self._blob(node["$ndarray"]), dtype=dt)
+            return arr.reshape([int(s) for s in node["shape"]]).copy()
+        if "$pickle" in node:
+            if not self.allow_pickle:
+                raise WireError("pickled data from the submission is refused")
+            return pickle.loads(self._blob(node["$pickle"]))
+        if self.resolve_ref is not None and ("$ref" in node or "$arg" in node or "$alias" in node):
+            return self.resolve_ref(node)
+        raise WireError(f"unknown tag in {list(node)[:3]}")
+
+
+def pack(header: dict, blobs: list[bytes]) -> bytes:
+    """One frame: header lengths, JSON header (with the blob sizes), blobs."""
+    header = dict(header, blob_sizes=[len(b) for b in blobs])
+    head = json.dumps(header, allow_nan=False).encode()
+    body = b"".join(blobs)
+    return struct.pack(">QQ", len(head), len(body)) + head + body
+
+
+def unpack_lengths(prefix: bytes) -> tuple[int, int]:
+    head_len, body_len = struct.unpack(">QQ", prefix)
+    if head_len + body_len > MAX_FRAME_BYTES:
+        raise WireError(f"message of {head_len + body_len} bytes is over the "
+                        f"{MAX_FRAME_BYTES} byte limit")
+    return head_len, body_len
+
+
+def unpack_body(head: bytes, body: bytes) -> tuple[dict, list[bytes]]:
+    try:
+        header = json.loads(head.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WireError(f"unreadable header: {exc}") from None
+    sizes = header.get("blob_sizes") if isinstance(header, dict) else None
+    if not isinstance(sizes, list) or sum(sizes) != len(body) or any(
+            not isinstance(s, int) or s < 0 for s in sizes):
+        raise WireError("blob sizes do not match the body")
+    blobs, pos = [], 0
+    for s in sizes:
+        blobs.append(body[pos:pos + s])
+        pos += s
+    return header, blobs
+
+
+def unpack(frame: bytes) -> tuple[dict, list[bytes]]:
+    head_len, body_len = unpack_lengths(frame[:16])
+    return unpack_body(frame[16:16 + head_len], frame[16 + head_len:16 + head_len + body_len])
