@@ -1,0 +1,24 @@
+"""d2lgrade: a spec-driven autograder for a Dive into Deep Learning (PyTorch) course.
+
+What graders import::
+
+    from d2lgrade import points, hidden, after_due_date, tier, call_timeout
+    from d2lgrade import reference, assert_close, assert_scalar_close, call_without
+"""
+import pytest
+
+from .course import load_reference as reference
+from .errors import GradeFailure, StudentError
+from .forbidden import call_without
+from .tolerance import assert_close, assert_scalar_close, tolerances
+
+points = pytest.mark.points
+hidden = pytest.mark.hidden
+after_due_date = pytest.mark.after_due_date
+tier = pytest.mark.tier
+call_timeout = pytest.mark.call_timeout
+
+__all__ = ["points", "hidden", "after_due_date", "tier", "call_timeout", "reference",
+           "assert_close", "assert_scalar_close", "call_without", "tolerances",
+           "GradeFailure", "StudentError"]
+__version__ = "0.1.0"

@@ -1,0 +1,167 @@
+"""Grading one submission: unpack it, pick chapters, run the graders, write the reports.
+
+The graders run in this (trusted) process under pytest, with the ``d2lgrade.plugin``; the
+student's code runs behind the submission handle (a child process unless isolation is
+"none"). Reports are written only after pytest has finished and the child is gone.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from .course import CHAPTER_RE, Course, find_course
+from .errors import SubmissionUnusable
+from .plugin import STATE, TestResult
+
+#: Limits for unpacking a zip submission (a zip bomb is refused, not unpacked).
+MAX_ZIP_MEMBERS = 5000
+MAX_ZIP_BYTES = 200 * 1024 * 1024
+
+
+@dataclass
+class GradeRun:
+    results: list[TestResult]
+    seed: int
+    isolation: str
+    chapters: list[str]
+    elapsed: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return sum(r.score for r in self.results)
+
+    @property
+    def max_score(self) -> float:
+        return sum(r.max_score for r in self.results)
+
+
+def _safe_extract(zip_path: Path, dest: Path) -> None:
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SubmissionUnusable(f"{zip_path}: not a readable zip file ({exc})") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_ZIP_MEMBERS:
+            raise SubmissionUnusable(f"{zip_path}: {len(infos)} files is more than the "
+                                     f"{MAX_ZIP_MEMBERS} allowed")
+        if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
+            raise SubmissionUnusable(f"{zip_path}: unpacks to more than {MAX_ZIP_BYTES >> 20} MiB")
+        root = dest.resolve()
+        for info in infos:
+            target = (dest / info.filename).resolve()
+            if not str(target).startswith(str(root) + os.sep) and target != root:
+                raise SubmissionUnusable(f"{zip_path}: member {info.filename!r} points outside "
+                                         "the submission")
+            if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                continue  # symbolic links are not unpacked
+            zf.extract(info, dest)
+
+
+def _find_chapter_root(path: Path) -> Path:
+    """The folder that holds the chNN_* packages (a zip often wraps them in one folder)."""
+    for candidate in (path, *sorted(p for p in path.iterdir() if p.is_dir())):
+        if any(CHAPTER_RE.match(p.name) and p.is_dir() for p in candidate.iterdir()):
+            return candidate
+    raise SubmissionUnusable(f"{path}: no chapter packages (folders named like ch03_basics) found")
+
+
+@contextlib.contextmanager
+def prepared_submission(path: str | os.PathLike):
+    """Yield the folder of chapter packages for a submission folder or zip."""
+    path = Path(path)
+    if not path.exists():
+        raise SubmissionUnusable(f"{path}: no such file or folder")
+    if path.is_dir():
+        yield _find_chapter_root(path.resolve())
+        return
+    if path.suffix.lower() != ".zip":
+        raise SubmissionUnusable(f"{path}: a submission is a folder or a .zip")
+    tmp = Path(tempfile.mkdtemp(prefix="d2lgrade-sub-"))
+    try:
+        _safe_extract(path, tmp)
+        yield _find_chapter_root(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _Collector:
+    """A pytest plugin object that keeps the session's results after it ends."""
+
+    def __init__(self) -> None:
+        self.results: list[TestResult] = []
+        self.seed: int | None = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        state = session.config.stash[STATE]
+        state.close()  # the child is gone before anything is reported
+        self.results = list(state.results.values())
+        self.seed = state.seed
+
+
+def run_graders(submission_dir: Path, course: Course, chapters: list[str], *, seed: int | None,
+                isolation: str, node_ids: list[str] | None = None,
+                call_timeout: float = 30.0, quiet: bool = True) -> GradeRun:
+    """Run the graders of ``chapters`` (or just ``node_ids``) against one submission."""
+    targets = node_ids or [str(course.graders / c) for c in chapters]
+    args = [*targets, "--d2l-submission", str(submission_dir), "--d2l-isolation", isolation,
+            "--d2l-course", str(course.root), "--d2l-call-timeout", str(call_timeout),
+            "-p", "no:cacheprovider", "--import-mode=importlib", "--rootdir", str(course.root)]
+    if seed is not None:
+        args += ["--d2l-seed", str(seed)]
+    if quiet:
+        args += ["-q", "--no-header", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    collector = _Collector()
+    start = time.perf_counter()
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
+        code = pytest.main(args, plugins=[collector])
+    elapsed = time.perf_counter() - start
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        raise RuntimeError(f"the graders could not run (pytest exit code {int(code)}):\n"
+                           f"{sink.getvalue()[-3000:]}")
+    return GradeRun(collector.results, collector.seed, isolation, chapters, elapsed)
+
+
+def select_chapters(course: Course, submission_dir: Path, requested: list[str] | None) -> tuple[list[str], list[str]]:
+    """(chapters to grade, notes). Without a request: every graded chapter the submission has."""
+    available = course.chapters()
+    present = {p.name for p in submission_dir.iterdir() if p.is_dir() and CHAPTER_RE.match(p.name)}
+    notes = []
+    if requested:
+        unknown = [c for c in requested if c not in available]
+        if unknown:
+            raise SubmissionUnusable(f"no graders for chapter(s) {', '.join(unknown)}; "
+                                     f"known: {', '.join(available)}")
+        for c in requested:
+            if c not in present:
+                notes.append(f"{c}: not in the submission, every test of it fails")
+        return list(requested), notes
+    chosen = [c for c in available if c in present]
+    if not chosen:
+        raise SubmissionUnusable(f"{submission_dir}: none of the graded chapters "
+                                 f"({', '.join(available)}) is in the submission")
+    return chosen, notes
+
+
+def grade(submission: str | os.PathLike, *, chapters: list[str] | None = None,
+          seed: int | None = None, isolation: str = "process", course: Course | None = None,
+          call_timeout: float = 30.0) -> GradeRun:
+    course = course or find_course()
+    with prepared_submission(submission) as sub_dir:
+        chosen, notes = select_chapters(course, sub_dir, chapters)
+        run = run_graders(sub_dir, course, chosen, seed=seed, isolation=isolation,
+                          call_timeout=call_timeout)
+    run.notes = notes
+    return run

@@ -1,0 +1,318 @@
+"""The pytest plugin: markers, fixtures and result collection for graders.
+
+Registered through the ``pytest11`` entry point, so ``pytest graders/...`` works directly.
+A grader test is any test under a ``graders`` folder; each one must carry ``points``.
+
+Markers
+    ``@pytest.mark.points(n)``          what the test is worth (required on grader tests)
+    ``@pytest.mark.hidden``             feedback without expected values (default: public)
+    ``@pytest.mark.after_due_date``     shown to students after the due date
+    ``@pytest.mark.tier("data"|"gpu")`` needs D2L_DATA_DIR / CUDA; otherwise not run
+    ``@pytest.mark.call_timeout(s)``    limit per call into student code (default 30 s)
+
+Fixtures
+    ``submission``  the ``handle.Submission`` being graded (session scope)
+    ``grading_seed`` the run's seed; each test also gets torch/numpy/random seeded from it
+                     and its own id, so a regrade with ``--d2l-seed`` reproduces its inputs
+    ``data_dir``     the D2L_DATA_DIR path (tier "data" tests only)
+    ``course``       the ``course.Course`` (paths of solutions/, fixtures/, ...)
+    ``fashion_mnist_root`` root of the project's Fashion-MNIST-format set (digits)
+    ``feedback``     ``feedback("text")`` adds a line to the test's output (e.g. a figure
+                     a convergence test reached)
+"""
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pytest
+
+from .errors import GradeFailure, StudentError
+
+VISIBILITIES = ("public", "hidden", "after_due_date")
+TIERS = {"data": "D2L_DATA_DIR is not set (the course's real data files)",
+         "gpu": "no CUDA device on this machine"}
+MAX_MESSAGE_CHARS = 4000
+
+
+@dataclass
+class TestResult:
+    nodeid: str
+    chapter: str
+    name: str
+    points: float
+    visibility: str
+    status: str = "failed"          # passed | failed | not_run
+    message: str = ""
+    duration: float = 0.0
+    tier: str = "fast"
+
+    @property
+    def score(self) -> float:
+        return self.points if self.status == "passed" else 0.0
+
+    @property
+    def max_score(self) -> float:
+        return 0.0 if self.status == "not_run" else self.points
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class GradingState:
+    submission_path: str
+    isolation: str
+    seed: int
+    call_timeout: float
+    results: dict[str, TestResult] = field(default_factory=dict)
+    _submission: object = None
+
+    def submission(self):
+        if self._submission is None:
+            from .handle import Submission
+            self._submission = Submission(self.submission_path, self.isolation,
+                                          call_timeout=self.call_timeout)
+        return self._submission
+
+    def close(self) -> None:
+        if self._submission is not None:
+            self._submission.close()
+            self._submission = None
+
+
+STATE = pytest.StashKey[GradingState]()
+FEEDBACK = pytest.StashKey[list]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("d2lgrade", "d2lgrade grading")
+    group.addoption("--d2l-submission", default=None,
+                    help="Submission folder to grade (default: the course's solutions/)")
+    group.addoption("--d2l-isolation", default="process", choices=("process", "none"),
+                    help="Run student code in a child process, or in-process for debugging")
+    group.addoption("--d2l-seed", type=int, default=None,
+                    help="Seed for the random inputs of this run (default: a fresh one)")
+    group.addoption("--d2l-call-timeout", type=float, default=30.0,
+                    help="Seconds allowed for one call into student code")
+    group.addoption("--d2l-course", default=None, help="Course root (graders/, solutions/)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in ("points(n): points a grader test is worth",
+                 "hidden: feedback without expected values",
+                 "after_due_date: results shown after the due date",
+                 "tier(name): 'data' (needs D2L_DATA_DIR) or 'gpu' (needs CUDA)",
+                 "call_timeout(seconds): time limit per call into student code"):
+        config.addinivalue_line("markers", line)
+    if config.getoption("d2l_course"):
+        os.environ["D2LGRADE_COURSE"] = str(Path(config.getoption("d2l_course")).resolve())
+    seed = config.getoption("d2l_seed")
+    if seed is None:
+        seed = secrets.randbelow(2**31)
+    sub = config.getoption("d2l_submission") or os.environ.get("D2LGRADE_SUBMISSION")
+    if sub is None:
+        from .course import find_course
+        try:
+            sub = str(find_course().solutions)
+        except FileNotFoundError:
+            sub = "."
+    config.stash[STATE] = GradingState(str(Path(sub).resolve()), config.getoption("d2l_isolation"),
+                                       seed, config.getoption("d2l_call_timeout"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if STATE in config.stash:
+        config.stash[STATE].close()
+
+
+def is_grader_item(item: pytest.Item) -> bool:
+    return "graders" in Path(str(item.path)).parts
+
+
+def chapter_of(item: pytest.Item) -> str:
+    parts = Path(str(item.path)).parts
+    i = parts.index("graders")
+    return parts[i + 1] if i + 1 < len(parts) - 1 else "?"
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items) -> None:
+    for item in items:
+        if is_grader_item(item) and item.get_closest_marker("points") is None:
+            raise pytest.UsageError(f"{item.nodeid}: grader tests need @pytest.mark.points(n)")
+
+
+def _visibility(item: pytest.Item) -> str:
+    if item.get_closest_marker("hidden"):
+        return "hidden"
+    if item.get_closest_marker("after_due_date"):
+        return "after_due_date"
+    return "public"
+
+
+def _tier(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("tier")
+    return marker.args[0] if marker else "fast"
+
+
+def tier_unavailable(tier: str) -> str | None:
+    """Why a tier cannot run here, or None when it can."""
+    if tier == "data" and not os.environ.get("D2L_DATA_DIR"):
+        return TIERS["data"]
+    if tier == "gpu":
+        import torch
+        if not torch.cuda.is_available():
+            return TIERS["gpu"]
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if not is_grader_item(item):
+        return
+    tier = _tier(item)
+    if tier not in ("fast", *TIERS):
+        raise pytest.UsageError(f"{item.nodeid}: unknown tier {tier!r}")
+    reason = tier_unavailable(tier)
+    if reason:
+        pytest.skip(f"{tier} tier not run: {reason}")
+
+
+@pytest.fixture(scope="session")
+def submission(request: pytest.FixtureRequest):
+    return request.config.stash[STATE].submission()
+
+
+@pytest.fixture(scope="session")
+def grading_seed(request: pytest.FixtureRequest) -> int:
+    return request.config.stash[STATE].seed
+
+
+def per_test_seed(seed: int, nodeid: str) -> int:
+    """The seed of one test: the run's seed mixed with the test's id (order-independent)."""
+    return zlib.crc32(f"{seed}:{nodeid}".encode()) & 0x7FFFFFFF
+
+
+@pytest.fixture(autouse=True)
+def _d2l_per_test(request: pytest.FixtureRequest):
+    """Seed the grader's own random inputs and apply the test's call timeout."""
+    if not is_grader_item(request.node):
+        yield
+        return
+    import numpy as np
+    import torch
+    state = request.config.stash[STATE]
+    s = per_test_seed(state.seed, request.node.nodeid)
+    torch.manual_seed(s)
+    np.random.seed(s)
+    random.seed(s)
+    marker = request.node.get_closest_marker("call_timeout")
+    timeout = float(marker.args[0]) if marker else state.call_timeout
+    sub = state._submission
+    previous = state.call_timeout
+    if sub is not None:
+        sub.call_timeout = timeout
+    state.call_timeout = timeout
+    request.node.stash[FEEDBACK] = []
+    try:
+        yield
+    finally:
+        state.call_timeout = previous
+        if state._submission is not None:
+            state._submission.call_timeout = previous
+
+
+@pytest.fixture(autouse=False)
+def feedback(request: pytest.FixtureRequest):
+    lines = request.node.stash.setdefault(FEEDBACK, [])
+    return lines.append
+
+
+@pytest.fixture(scope="session")
+def course():
+    """The course being graded (paths to solutions/, fixtures/, ...)."""
+    from .course import find_course
+    return find_course()
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_root(course) -> Path:
+    """Root of the project's Fashion-MNIST-format set (see ``d2lgrade.datasets``)."""
+    from .datasets import fashion_mnist_like
+    return fashion_mnist_like(course.fixtures / "generated" / "fashion_mnist")
+
+
+@pytest.fixture
+def data_dir(request: pytest.FixtureRequest) -> Path:
+    path = os.environ.get("D2L_DATA_DIR")
+    if not path:
+        pytest.skip(f"data tier not run: {TIERS['data']}")
+    return Path(path)
+
+
+def _message(item: pytest.Item, excinfo, visibility: str) -> str:
+    exc = excinfo.value
+    if isinstance(exc, (StudentError, GradeFailure)):
+        text = str(exc)
+    elif isinstance(exc, AssertionError):
+        doc = (item.function.__doc__ or "").strip().splitlines() if hasattr(item, "function") else []
+        if visibility == "public":
+            text = str(exc) or (doc[0] if doc else "assertion failed")
+        else:
+            text = "failed: " + (doc[0] if doc else item.name) + " (details hidden)"
+    else:
+        text = f"grader error ({type(exc).__name__}); please tell your instructor"
+        if visibility == "public":
+            text += f": {exc}"
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[:MAX_MESSAGE_CHARS] + "\n... (truncated)"
+    return text
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if not is_grader_item(item):
+        return
+    state = item.config.stash[STATE]
+    result = state.results.get(item.nodeid)
+    if result is None:
+        marker = item.get_closest_marker("points")
+        result = TestResult(item.nodeid, chapter_of(item), item.name, float(marker.args[0]),
+                            _visibility(item), tier=_tier(item))
+        state.results[item.nodeid] = result
+    result.duration += report.duration
+    if report.when == "setup" and report.skipped:
+        result.status, result.message = "not_run", str(call.excinfo.value.msg if hasattr(
+            call.excinfo.value, "msg") else call.excinfo.value)
+    elif report.when in ("setup", "call") and report.failed:
+        result.status = "failed"
+        result.message = "\n".join([_message(item, call.excinfo, result.visibility),
+                                    *item.stash.get(FEEDBACK, [])])
+    elif report.when == "call" and report.skipped:
+        result.status = "not_run"
+        result.message = str(getattr(call.excinfo.value, "msg", call.excinfo.value))
+    elif report.when == "call" and report.passed:
+        result.status = "passed"
+        result.message = "\n".join(item.stash.get(FEEDBACK, []))
+    elif report.when == "teardown" and report.failed and result.status == "passed":
+        result.status = "failed"
+        result.message = _message(item, call.excinfo, result.visibility)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.results:
+        return
+    from .report import format_table
+    terminalreporter.write_line("")
+    terminalreporter.write_line(format_table(list(state.results.values()), seed=state.seed))
+
+
+def results_of(config: pytest.Config) -> list[TestResult]:
+    return list(config.stash[STATE].results.values())
+
