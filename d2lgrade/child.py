@@ -146,8 +146,21 @@ class Server:
     def _target(self, spec: dict) -> Any:
         if "ref" in spec:
             return self._resolve_ref({"$ref": spec["ref"]})
-        module = importlib.import_module(spec["module"])
-        return getattr(module, spec["attr"]) if spec.get("attr") else module
+        name = spec["module"]
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                raise ImportError(f"the submission has no module {name} (expected the file "
+                                  f"{name.replace('.', '/')}.py)") from None
+            raise ImportError(f"importing {name} failed: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            raise ImportError(f"importing {name} failed: {type(exc).__name__}: {exc}") from exc
+        attr = spec.get("attr")
+        if attr and not hasattr(module, attr):
+            raise AttributeError(f"{name} has no {attr} (is it defined at the top level of "
+                                 f"{name.replace('.', '/')}.py?)")
+        return getattr(module, attr) if attr else module
 
     # -- requests ---------------------------------------------------------------------
     def handle(self, frame: bytes) -> bytes:
@@ -203,13 +216,18 @@ class Server:
 def _describe(exc: BaseException, submission_dir: str) -> dict:
     if isinstance(exc, SystemExit):
         return {"kind": "exit", "type": "SystemExit", "message": f"called sys.exit({exc.code!r})"}
-    frames = traceback.extract_tb(exc.__traceback__)
+    origin = exc.__cause__ if isinstance(exc, ImportError) and exc.__cause__ else exc
+    frames = traceback.extract_tb(origin.__traceback__)
     # Show the student their own frames; the harness frames say nothing useful to them.
     own = [f for f in frames if os.path.abspath(f.filename).startswith(submission_dir)] or frames[-1:]
     text = "".join(traceback.format_list(own))
-    text += "".join(traceback.format_exception_only(type(exc), exc))
+    text += "".join(traceback.format_exception_only(type(origin), origin))
     kind = "wire" if isinstance(exc, wire.WireError) else "exception"
-    return {"kind": kind, "type": type(exc).__name__, "message": str(exc)[:2000],
+    try:
+        message = str(exc)[:2000]
+    except Exception:  # a hostile exception whose __str__ raises
+        message = f"<{type(exc).__name__}>"
+    return {"kind": kind, "type": type(exc).__name__, "message": message,
             "traceback": text[-MAX_TRACEBACK_CHARS:]}
 
 
