@@ -94,6 +94,13 @@ def _forkserver():
     return _FORKSERVER
 
 
+def warm_up() -> None:
+    """Start the forkserver now, so its torch import overlaps the grader's own start-up."""
+    from multiprocessing import forkserver
+    _forkserver()
+    forkserver.ensure_running()
+
+
 def _child_entry(submission_dir: str, scratch_dir: str, log_path: str, env: dict,
                  conn_in, conn_out) -> None:
     """First code of a new child: own session, reduced environment, output to a log."""

@@ -121,6 +121,9 @@ def pytest_configure(config: pytest.Config) -> None:
             sub = str(find_course().solutions)
         except FileNotFoundError:
             sub = "."
+    if config.getoption("d2l_isolation") == "process" and config.getoption("d2l_submission"):
+        from .handle import warm_up
+        warm_up()
     config.stash[STATE] = GradingState(str(Path(sub).resolve()), config.getoption("d2l_isolation"),
                                        seed, config.getoption("d2l_call_timeout"))
 
