@@ -135,6 +135,20 @@ def graded_functions(course: Course, chapter: str) -> dict[str, list[str]]:
     return out
 
 
+def grade_mutant(course: Course, m: Mutant, *, seed: int, isolation: str = "process",
+                 node_ids: list[str] | None = None):
+    """Grade a copy of the solution with the mutant spliced in (all of its chapter's tests,
+    or only ``node_ids``)."""
+    with tempfile.TemporaryDirectory(prefix="d2lgrade-mutant-") as tmp:
+        root = Path(tmp)
+        shutil.copytree(course.solutions / m.chapter, root / m.chapter,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        target = root.joinpath(*m.module.split(".")).with_suffix(".py")
+        target.write_text(splice(target.read_text(encoding="utf-8"), m), encoding="utf-8")
+        return run_graders(root, course, [m.chapter], seed=seed, isolation=isolation,
+                           node_ids=node_ids)
+
+
 @dataclass
 class ValidationReport:
     problems: list[str] = field(default_factory=list)
@@ -211,19 +225,12 @@ def _validate_mutants(course: Course, chapters: list[str], seed: int, isolation:
     caught = 0
     t0 = time.perf_counter()
     for m in all_mutants:
-        with tempfile.TemporaryDirectory(prefix="d2lgrade-mutant-") as tmp:
-            root = Path(tmp)
-            shutil.copytree(course.solutions / m.chapter, root / m.chapter,
-                            ignore=shutil.ignore_patterns("__pycache__"))
-            target = root.joinpath(*m.module.split(".")).with_suffix(".py")
-            try:
-                target.write_text(splice(target.read_text(encoding="utf-8"), m), encoding="utf-8")
-            except (MutantError, OSError) as exc:
-                report.problems.append(str(exc))
-                continue
-            node_ids = [str(course.graders / m.chapter / c) for c in m.catches]
-            run = run_graders(root, course, [m.chapter], seed=seed, isolation=isolation,
-                              node_ids=node_ids)
+        try:
+            run = grade_mutant(course, m, seed=seed, isolation=isolation,
+                               node_ids=[str(course.graders / m.chapter / c) for c in m.catches])
+        except (MutantError, OSError, RuntimeError) as exc:
+            report.problems.append(str(exc))
+            continue
         found = {r.nodeid.split("::", 1)[0].rsplit("/", 1)[-1] + "::" + r.nodeid.split("::", 1)[1]: r
                  for r in run.results}
         missed = []
