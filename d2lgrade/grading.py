@@ -125,7 +125,10 @@ def run_graders(submission_dir: Path, course: Course, chapters: list[str], *, se
     collector = _Collector()
     start = time.perf_counter()
     sink = io.StringIO()
-    with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
+    if quiet:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            code = pytest.main(args, plugins=[collector])
+    else:
         code = pytest.main(args, plugins=[collector])
     elapsed = time.perf_counter() - start
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
