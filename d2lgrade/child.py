@@ -174,7 +174,8 @@ class Server:
 
     def _dispatch(self, header: dict, blobs: list[bytes]) -> bytes:
         op = header.get("op")
-        decoder = wire.Decoder(blobs, resolve_ref=self._resolve_ref, allow_pickle=True)
+        decoder = wire.Decoder(blobs, resolve_ref=self._resolve_ref, allow_pickle=True,
+                               pickled_blob=header.get("pickled"))
         if op == "ping":
             return wire.pack({"ok": "pong"}, [])
         if op == "release":

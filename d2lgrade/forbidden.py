@@ -60,8 +60,15 @@ def static_uses(source: str, qualname: str, tokens: Iterable[str]) -> list[str]:
     fn = _find_function(tree, qualname)
     if fn is None:
         return []
+    # Docstrings are the spec ("do not use torch.softmax"), not code.
+    docstrings = {id(n.body[0].value) for n in ast.walk(fn)
+                  if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                  and n.body and isinstance(n.body[0], ast.Expr)
+                  and isinstance(n.body[0].value, ast.Constant) and isinstance(n.body[0].value.value, str)}
     hits = set()
     for node in ast.walk(fn):
+        if id(node) in docstrings:
+            continue
         names: list[str] = []
         if isinstance(node, (ast.Attribute, ast.Name)):
             names.append(_dotted(node) or "")

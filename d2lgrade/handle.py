@@ -315,12 +315,29 @@ class Submission:
         return StudentException(f"{etype}: {message}\n{err.get('traceback', '')}".rstrip(),
                                 etype, str(err.get("traceback", "")))
 
-    def _encode_call(self, args: tuple, kwargs: dict) -> tuple[Any, Any, list, dict]:
-        enc = wire.Encoder(make_ref=self._ref_json, allow_pickle=False)
-        enc_pickle = _PickleFallback(enc)
-        a = enc_pickle.encode(list(args))
-        k = enc_pickle.encode(dict(kwargs))
-        return a, k, enc.blobs, {"args": list(args), "kwargs": dict(kwargs)}
+    def _encode_call(self, args: tuple, kwargs: dict) -> tuple[dict, list, dict]:
+        """Header fields, blobs and argument roots for a call.
+
+        Data is encoded as data, remote handles as references, and anything else (a module
+        or optimizer the grader built) is pickled: all such objects of one call in a single
+        pickle, so references between them survive. Pickle is fine in this direction: the
+        parent is the trusted sender.
+        """
+        pickled: list = []
+
+        def make_ref(obj: Any) -> dict:
+            if isinstance(obj, RemoteObject):
+                obj._check_generation()
+                return {"$ref": obj._id}
+            pickled.append(obj)
+            return {"$pickled": len(pickled) - 1}
+
+        enc = wire.Encoder(make_ref=make_ref)
+        fields = {"args": enc.encode(list(args)), "kwargs": enc.encode(dict(kwargs))}
+        if pickled:
+            import pickle
+            fields["pickled"] = enc._blob(pickle.dumps(pickled))
+        return fields, enc.blobs, {"args": list(args), "kwargs": dict(kwargs)}
 
     def _ref_json(self, obj: Any) -> dict:
         if isinstance(obj, RemoteObject):
@@ -330,9 +347,9 @@ class Submission:
 
     def call(self, target: dict, args: tuple = (), kwargs: dict | None = None, *,
              timeout: float | None = None, trace: bool = False) -> Any:
-        a, k, blobs, roots = self._encode_call(args, kwargs or {})
-        value, head = self._request({"op": "call", "target": target, "args": a, "kwargs": k,
-                                     "trace": trace}, blobs, timeout, roots)
+        fields, blobs, roots = self._encode_call(args, kwargs or {})
+        value, head = self._request({"op": "call", "target": target, "trace": trace, **fields},
+                                    blobs, timeout, roots)
         if trace:
             t = head.get("trace") or {}
             return value, Trace([str(x) for x in t.get("torch_functions", [])],
@@ -341,9 +358,8 @@ class Submission:
 
     def probe(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Run a trusted helper from ``d2lgrade.probes`` in the child."""
-        a, k, blobs, roots = self._encode_call(args, kwargs)
-        value, _ = self._request({"op": "probe", "name": name, "args": a, "kwargs": k},
-                                 blobs, timeout, roots)
+        fields, blobs, roots = self._encode_call(args, kwargs)
+        value, _ = self._request({"op": "probe", "name": name, **fields}, blobs, timeout, roots)
         return value
 
     def getattr(self, target: dict, name: str) -> Any:
@@ -352,26 +368,6 @@ class Submission:
 
     def module(self, name: str) -> "RemoteModule":
         return RemoteModule(self, name)
-
-
-class _PickleFallback:
-    """Encodes call arguments: data as data, remote handles as refs, anything else pickled.
-
-    Pickle is fine in this direction: the parent is the trusted sender.
-    """
-
-    def __init__(self, enc: wire.Encoder):
-        self.enc = enc
-
-    def encode(self, value: Any) -> Any:
-        def make_ref(obj: Any) -> dict:
-            if isinstance(obj, RemoteObject):
-                obj._check_generation()
-                return {"$ref": obj._id}
-            import pickle
-            return {"$pickle": self.enc._blob(pickle.dumps(obj))}
-        self.enc.make_ref = make_ref
-        return self.enc.encode(value)
 
 
 def _follow(roots: dict | None, path: list) -> Any:

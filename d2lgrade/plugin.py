@@ -52,6 +52,12 @@ class TestResult:
     tier: str = "fast"
 
     @property
+    def display_name(self) -> str:
+        """``chapter/test_module::test_name`` (unique; what reports and gradebooks show)."""
+        path, _, test = self.nodeid.partition("::")
+        return f"{self.chapter}/{path.rsplit('/', 1)[-1].removesuffix('.py')}::{test}"
+
+    @property
     def score(self) -> float:
         return self.points if self.status == "passed" else 0.0
 

@@ -62,7 +62,7 @@ def gradescope_results(results: list[TestResult], *, seed: int, isolation: str,
     tests = []
     for r in results:
         tests.append({
-            "name": f"{r.chapter}: {r.name}",
+            "name": r.display_name,
             "score": r.score,
             "max_score": r.max_score,
             "status": {"passed": "passed", "failed": "failed"}.get(r.status, "skipped"),

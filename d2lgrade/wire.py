@@ -119,10 +119,12 @@ class Decoder:
     """
 
     def __init__(self, blobs: list[bytes], resolve_ref: Callable[[dict], Any] | None = None,
-                 allow_pickle: bool = False):
+                 allow_pickle: bool = False, pickled_blob: int | None = None):
         self.blobs = blobs
         self.resolve_ref = resolve_ref
         self.allow_pickle = allow_pickle
+        self._pickled_blob = pickled_blob
+        self._pickled: list | None = None
 
     def _blob(self, index: Any) -> bytes:
         if not isinstance(index, int) or not 0 <= index < len(self.blobs):
@@ -186,10 +188,16 @@ class Decoder:
                 raise WireError("bad ndarray dtype")
             arr = np.frombuffer(self._blob(node["$ndarray"]), dtype=dt)
             return arr.reshape([int(s) for s in node["shape"]]).copy()
-        if "$pickle" in node:
+        if "$pickle" in node or "$pickled" in node:
             if not self.allow_pickle:
                 raise WireError("pickled data from the submission is refused")
-            return pickle.loads(self._blob(node["$pickle"]))
+            if "$pickle" in node:
+                return pickle.loads(self._blob(node["$pickle"]))
+            if self._pickled is None:
+                # All of a message's pickled objects share one pickle, so objects that
+                # refer to each other (a net and its optimizer) still do in the child.
+                self._pickled = pickle.loads(self._blob(self._pickled_blob))
+            return self._pickled[int(node["$pickled"])]
         if self.resolve_ref is not None and ("$ref" in node or "$arg" in node or "$alias" in node):
             return self.resolve_ref(node)
         raise WireError(f"unknown tag in {list(node)[:3]}")

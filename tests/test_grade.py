@@ -12,7 +12,7 @@ def load(path):
 
 
 def by_name(results):
-    return {t["name"].split(": ", 1)[1]: t for t in results["tests"]}
+    return {t["name"].split("::", 1)[1]: t for t in results["tests"]}
 
 
 def test_solutions_full_marks_and_reports(tmp_path, run_cli):

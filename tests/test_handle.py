@@ -33,6 +33,9 @@ class Net(torch.nn.Module):
     def forward(self, x):
         return self.lin(x)
 
+def same_params(net, opt):
+    return net.lin.weight is opt.param_groups[0]["params"][0]
+
 def uses_softmax(X):
     return torch.softmax(X, 1)
 
@@ -154,3 +157,10 @@ def test_oversized_replies_are_refused(sub_dir):
             s.module("chx99_demo.m").huge()
     finally:
         s.close()
+
+
+def test_objects_passed_together_keep_their_links(sub):
+    net = torch.nn.Sequential()
+    net.lin = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    assert sub.module("chx99_demo.m").same_params(net, opt) is True
