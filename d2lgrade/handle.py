@@ -458,6 +458,10 @@ class RemoteModule:
             raise AttributeError(attr)
         return RemoteFunction(self._sub, self._name, attr)
 
+    @property
+    def submission(self) -> Submission:
+        return self._sub
+
     def __repr__(self) -> str:
         return f"<student module {self._name}>"
 

@@ -75,6 +75,12 @@ def num_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def load_tensors(path: str) -> Any:
+    """What ``torch.save`` wrote at ``path``, read in the child with the restricted loader
+    (tensors and plain containers only), so student files are never unpickled by the grader."""
+    return torch.load(path, weights_only=True)
+
+
 def forward_no_grad(module: Any, *args: Any) -> Any:
     with torch.no_grad():
         return module(*args)

@@ -103,7 +103,8 @@ class Encoder:
         if isinstance(value, tuple) and not hasattr(value, "_fields"):
             return {"$tuple": [self.encode(v) for v in value]}
         if type(value) in (dict, OrderedDict):
-            return {"$dict": [[self.encode(k), self.encode(v)] for k, v in value.items()]}
+            tag = "$dict" if type(value) is dict else "$odict"
+            return {tag: [[self.encode(k), self.encode(v)] for k, v in value.items()]}
         if self.allow_pickle:
             return {"$pickle": self._blob(pickle.dumps(value))}
         if self.make_ref is not None:
@@ -170,6 +171,8 @@ class Decoder:
             return tuple(self.decode(v) for v in node["$tuple"])
         if "$dict" in node:
             return {self.decode(k): self.decode(v) for k, v in node["$dict"]}
+        if "$odict" in node:
+            return OrderedDict((self.decode(k), self.decode(v)) for k, v in node["$odict"])
         if "$float" in node:
             if node["$float"] not in ("nan", "inf", "-inf"):
                 raise WireError("bad float")

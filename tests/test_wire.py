@@ -34,6 +34,12 @@ def test_nested_values_roundtrip():
     assert np.array_equal(out["arr"], np.arange(6).reshape(2, 3))
 
 
+def test_ordered_dicts_keep_their_type():
+    from collections import OrderedDict
+    out = roundtrip(OrderedDict([("b", 1), ("a", 2)]))
+    assert type(out) is OrderedDict and list(out) == ["b", "a"]
+
+
 def test_parameter_requires_grad_and_grad_travel():
     p = torch.nn.Parameter(torch.ones(2))
     p.grad = torch.full((2,), 3.0)
