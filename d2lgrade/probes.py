@@ -19,6 +19,11 @@ def materialize(iterable: Any, limit: int = MAX_ITEMS) -> list:
     return list(itertools.islice(iter(iterable), limit))
 
 
+def repr_(obj: Any) -> str:
+    """The full ``repr`` (a remote handle's own repr is cut to 200 characters)."""
+    return repr(obj)
+
+
 def length(obj: Any) -> int:
     return len(obj)
 

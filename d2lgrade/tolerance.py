@@ -13,8 +13,9 @@ PyTorch team, see pytorch/pytorch#32538). On top of them:
 A test that needs something else passes ``rtol`` and ``atol`` together (one alone is an
 error, as in ``torch.testing``), so every override is visible in the test.
 
-Degenerate references: when every expected value is within ``atol`` of zero, ``atol`` alone
-would let an all-zero answer pass, so ``atol`` is divided by 1000 for that comparison.
+Degenerate references: when every expected value is within the policy's ``atol`` of zero,
+``atol`` alone would let an all-zero answer pass, so ``atol`` is divided by 1000 for that
+comparison. Explicit ``rtol``/``atol`` are used as given.
 
 Messages respect visibility: a public test shows expected and actual values; a hidden test
 shows only how many elements mismatched, never the expected values.
@@ -90,14 +91,16 @@ def assert_close(actual: Any, expected: Any, *, what: str = "result", hidden: bo
     if check_device and actual.device.type != expected.device.type:
         raise GradeFailure(f"{what}: expected a tensor on {expected.device}, got one on "
                            f"{actual.device}")
-    if rtol is None:
+    from_policy = rtol is None
+    if from_policy:
         rtol, atol = tolerances(expected.dtype, expected.device, kind)
     exp = expected.detach()
     act = actual.detach().to(exp.device)
     if not check_dtype and act.dtype != exp.dtype:
         common = torch.promote_types(act.dtype, exp.dtype)
         act, exp = act.to(common), exp.to(common)
-    if exp.is_floating_point() and exp.numel() and atol and float(exp.abs().max()) <= atol:
+    if (from_policy and exp.is_floating_point() and exp.numel() and atol
+            and float(exp.abs().max()) <= atol):
         atol = atol / 1000.0  # a reference of ~0 everywhere: atol alone would pass zeros
     try:
         torch.testing.assert_close(act, exp, rtol=rtol, atol=atol, equal_nan=True,
