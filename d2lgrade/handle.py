@@ -102,9 +102,12 @@ def warm_up() -> None:
 
 
 def _child_entry(submission_dir: str, scratch_dir: str, log_path: str, env: dict,
-                 conn_in, conn_out) -> None:
+                 conn_in, conn_out, parent_cwd: str) -> None:
     """First code of a new child: own session, reduced environment, output to a log."""
     os.setsid()
+    # The grader's working folder (often the course root, with solutions/ and graders/)
+    # is on the inherited import path; the submission must not import from it.
+    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != parent_cwd]
     os.environ.clear()
     os.environ.update(env)
     os.chdir(scratch_dir)
@@ -135,7 +138,7 @@ class ProcessTransport:
         ctx = _forkserver()
         self.proc = ctx.Process(target=_child_entry, daemon=False,
                                 args=(submission_dir, scratch_dir, self.log_path, env,
-                                      child_in, child_out))
+                                      child_in, child_out, os.path.abspath(os.getcwd())))
         self.proc.start()
         child_in.close()
         child_out.close()

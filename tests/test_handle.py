@@ -39,6 +39,14 @@ def same_params(net, opt):
 def uses_softmax(X):
     return torch.softmax(X, 1)
 
+def can_import(name):
+    import importlib
+    try:
+        importlib.import_module(name)
+        return True
+    except ImportError:
+        return False
+
 def pid():
     return os.getpid()
 
@@ -120,14 +128,16 @@ def test_student_exceptions_carry_the_students_traceback(sub):
     assert "m.py" in str(info.value) and "d2lgrade" not in info.value.traceback
 
 
-def test_child_is_a_separate_process_with_a_clean_environment(sub_dir, monkeypatch):
+def test_child_is_a_separate_process_with_a_clean_environment(sub_dir, monkeypatch, root):
     import os
     monkeypatch.setenv("GRADER_SECRET_TOKEN", "s3cret")
+    monkeypatch.chdir(root)
     s = Submission(str(sub_dir), "process", call_timeout=5)
     try:
         m = s.module("chx99_demo.m")
         assert m.pid() != os.getpid()
         assert "GRADER_SECRET_TOKEN" not in m.env()
+        assert m.can_import("torch") and not m.can_import("solutions.ch02_preliminaries.tensors")
     finally:
         s.close()
 
