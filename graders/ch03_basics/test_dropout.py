@@ -31,10 +31,13 @@ def vjp(submission):
 
 @points(1)
 def test_dropout_p0_keeps_everything(student):
-    """dropout(arange(16).view(2, 8), 0) is X as float32, unchanged (no F.dropout / nn.Dropout)."""
+    """dropout(X, 0) is X as float32, unchanged, for the book's arange(16).view(2, 8) and for ones(100, 100)."""
     X = torch.arange(16).view(2, 8)
     out = call_without(student.dropout, X, 0, forbidden=FORBIDDEN)
     assert_close(out, X.float(), what="dropout(X, 0)")
+    # 16 entries can survive a wrong mask by luck (randn < 1 keeps 84 %); 10,000 cannot.
+    big = torch.ones(100, 100)
+    assert_close(student.dropout(big, 0), big, what="dropout(ones(100, 100), 0)")
 
 
 @points(1)
