@@ -37,7 +37,7 @@ def _cmd_validate(ns: argparse.Namespace) -> int:
     from .validate import validate
     report = validate(find_course(ns.course), chapters=ns.chapters, seed=ns.seed,
                       isolation=ns.isolation, mutants=not ns.skip_mutants,
-                      compare_isolation=ns.compare_isolation)
+                      compare_isolation=ns.compare_isolation, workers=ns.workers)
     print(report.text())
     return 0 if report.ok else 1
 
@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--seed", type=int, default=20261124)
     v.add_argument("--isolation", choices=("process", "none"), default="process")
     v.add_argument("--skip-mutants", action="store_true")
+    v.add_argument("--workers", type=int, help="Processes grading mutants in parallel "
+                   "(default: the number of cores, at most 4)")
     v.add_argument("--compare-isolation", action="store_true",
                    help="Also grade solutions and stubs with isolation 'none' and compare scores")
     v.set_defaults(func=_cmd_validate)

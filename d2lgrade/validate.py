@@ -24,6 +24,7 @@ the mutant, which keeps validation fast as the course grows.
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shutil
 import tempfile
@@ -170,7 +171,7 @@ def _statuses(run) -> dict[str, str]:
 
 def validate(course: Course, chapters: list[str] | None = None, seed: int = 20261124,
              isolation: str = "process", mutants: bool = True,
-             compare_isolation: bool = False) -> ValidationReport:
+             compare_isolation: bool = False, workers: int | None = None) -> ValidationReport:
     report = ValidationReport()
     chapters = chapters or course.chapters()
     t0 = time.perf_counter()
@@ -199,13 +200,14 @@ def validate(course: Course, chapters: list[str] | None = None, seed: int = 2026
                                 f"in {alt.elapsed:.1f} s")
 
     if mutants:
-        _validate_mutants(course, chapters, seed, isolation, report)
+        _validate_mutants(course, chapters, seed, isolation, report,
+                          workers or min(os.cpu_count() or 1, 4))
     report.lines.append(f"validation took {time.perf_counter() - t0:.1f} s")
     return report
 
 
 def _validate_mutants(course: Course, chapters: list[str], seed: int, isolation: str,
-                      report: ValidationReport) -> None:
+                      report: ValidationReport, workers: int) -> None:
     try:
         all_mutants = load_mutants(course, chapters)
     except MutantError as exc:
@@ -224,27 +226,49 @@ def _validate_mutants(course: Course, chapters: list[str], seed: int, isolation:
                                            f"at least {MIN_MUTANTS_PER_FUNCTION} are required")
     caught = 0
     t0 = time.perf_counter()
-    for m in all_mutants:
-        try:
-            run = grade_mutant(course, m, seed=seed, isolation=isolation,
-                               node_ids=[str(course.graders / m.chapter / c) for c in m.catches])
-        except (MutantError, OSError, RuntimeError) as exc:
-            report.problems.append(str(exc))
+    for m, outcome in zip(all_mutants, _grade_mutants(course, all_mutants, seed, isolation, workers)):
+        if isinstance(outcome, str):
+            report.problems.append(outcome)
             continue
-        found = {r.nodeid.split("::", 1)[0].rsplit("/", 1)[-1] + "::" + r.nodeid.split("::", 1)[1]: r
-                 for r in run.results}
         missed = []
         for c in m.catches:
-            r = found.get(c)
-            if r is None:
+            status = outcome.get(c)
+            if status is None:
                 missed.append(f"{c} (no such test)")
-            elif r.status == "passed":
+            elif status == "passed":
                 missed.append(c)
-            elif r.status == "not_run":
-                continue  # its tier cannot run here; nothing to prove on this machine
+            # "not_run": its tier cannot run here; nothing to prove on this machine
         if missed:
             report.problems.append(f"mutant {m.name} ({m.description}) survives {', '.join(missed)}")
         else:
             caught += 1
     report.lines.append(f"mutants:     {caught} / {len(all_mutants)} caught "
-                        f"in {time.perf_counter() - t0:.1f} s")
+                        f"in {time.perf_counter() - t0:.1f} s ({workers} worker(s))")
+
+
+def _mutant_statuses(course_root: str, mutant_path: str, seed: int, isolation: str) -> dict[str, str] | str:
+    """Grade one mutant against the tests it names: ``{"test_x.py::test_y": status}``, or a
+    problem message. Runs in a pool worker (or inline); returns plain data only."""
+    course = Course(Path(course_root))
+    try:
+        m = load_mutant(Path(mutant_path))
+        run = grade_mutant(course, m, seed=seed, isolation=isolation,
+                           node_ids=[str(course.graders / m.chapter / c) for c in m.catches])
+    except (MutantError, OSError, RuntimeError) as exc:
+        return str(exc)
+    return {r.nodeid.split("::", 1)[0].rsplit("/", 1)[-1] + "::" + r.nodeid.split("::", 1)[1]: r.status
+            for r in run.results}
+
+
+def _grade_mutants(course: Course, mutants: list[Mutant], seed: int, isolation: str, workers: int):
+    """Outcomes of ``_mutant_statuses`` in the order of ``mutants``. With several workers each
+    is a fresh interpreter ("spawn": no inherited forkserver or torch threads) that imports
+    torch once and grades many mutants; every mutant still gets its own pytest session and
+    its own student child."""
+    args = [(str(course.root), str(m.path), seed, isolation) for m in mutants]
+    if workers <= 1 or len(mutants) < 2:
+        return [_mutant_statuses(*a) for a in args]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_mutant_statuses, *zip(*args), chunksize=4))
