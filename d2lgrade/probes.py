@@ -91,5 +91,20 @@ def forward_no_grad(module: Any, *args: Any) -> Any:
         return module(*args)
 
 
+def repeat(fn: Any, n: int, args: list | None = None, kwargs: dict | None = None) -> list:
+    """``[fn(*args, **kwargs) for _ in range(n)]`` in one round trip (statistics of a
+    random function, e.g. a noisy gradient step drawn many times)."""
+    return [fn(*(args or []), **(kwargs or {})) for _ in range(int(n))]
+
+
+def linear_trainer_2d(a1: float, a2: float) -> Any:
+    """A trusted 2-D trainer for ``train_2d``-style drivers, returned as a handle so a driver
+    can be tested without the student's own trainers. ``(x1, x2, s1, s2, eta=1) -> (eta a1 x1
+    + 0.1 s1, eta a2 x2 - 0.1 s2, s1 + 1, s2 + 2)``: the result depends on the state and on the
+    keyword hyperparameter, so a driver that drops either is seen."""
+    def trainer(x1, x2, s1, s2, eta=1.0):
+        return eta * a1 * x1 + 0.1 * s1, eta * a2 * x2 - 0.1 * s2, s1 + 1, s2 + 2
+    return trainer
+
 PROBES = {name: obj for name, obj in dict(globals()).items()
           if callable(obj) and not name.startswith("_") and getattr(obj, "__module__", "") == __name__}
