@@ -106,5 +106,21 @@ def linear_trainer_2d(a1: float, a2: float) -> Any:
         return eta * a1 * x1 + 0.1 * s1, eta * a2 * x2 - 0.1 * s2, s1 + 1, s2 + 2
     return trainer
 
+def storage_ptrs(fn: Any, *args: Any) -> list:
+    """Call ``fn(*args)`` in the child and return the storage address of every tensor in the
+    (nested tuple/list) result, in order: which results share memory. The wire copies each
+    returned tensor on its own, so sharing between results is only visible here."""
+    out: list = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, torch.Tensor):
+            out.append(obj.untyped_storage().data_ptr())
+        elif isinstance(obj, (tuple, list)):
+            for item in obj:
+                walk(item)
+    walk(fn(*args))
+    return out
+
+
 PROBES = {name: obj for name, obj in dict(globals()).items()
           if callable(obj) and not name.startswith("_") and getattr(obj, "__module__", "") == __name__}

@@ -111,27 +111,28 @@ def random_problem(num_features=5, steps=6, low=0.5, high=1.5):
     return values, grads
 
 
+def fit_linear(fn, states, hyperparams, features, labels, *, batch_size=10, num_epochs=1):
+    """The book's train_ch7 loop with an update function ``fn``; returns the final half MSE."""
+    w = torch.normal(0.0, 0.01, size=(features.shape[1], 1)).requires_grad_(True)
+    b = torch.zeros(1, requires_grad=True)
+    hp = dict(hyperparams)
+    for _ in range(num_epochs):
+        for idx in torch.randperm(len(features)).split(batch_size):
+            X, y = features[idx], labels[idx]
+            w.grad = b.grad = None
+            loss = ((X @ w + b - y.view(-1, 1)) ** 2 / 2).mean()
+            loss.backward()
+            fn([w, b], states, dict(hp))
+            if "t" in hp:
+                hp["t"] += 1  # the book's Adam counts steps in the caller's dict
+    with torch.no_grad():
+        return ((features @ w + b - labels.view(-1, 1)) ** 2 / 2).mean().item()
+
+
 @pytest.fixture
 def fit_with(airfoil):
     def run(fn, states, hyperparams, *, batch_size=10, num_epochs=1):
-        """Book's train_ch7 loop with the student's update; returns the final half MSE."""
-        features, labels = airfoil
-        w = torch.normal(0.0, 0.01, size=(features.shape[1], 1)).requires_grad_(True)
-        b = torch.zeros(1, requires_grad=True)
-        hp = dict(hyperparams)
-        for _ in range(num_epochs):
-            for idx in torch.randperm(len(features)).split(batch_size):
-                X, y = features[idx], labels[idx]
-                w.grad = b.grad = None
-                loss = ((X @ w + b - y.view(-1, 1)) ** 2 / 2).mean()
-                loss.backward()
-                params = [w, b]
-                fn(params, states, dict(hp))
-                if "t" in hp:
-                    hp["t"] += 1  # the book's Adam counts steps in the caller's dict
-                w, b = params
-        with torch.no_grad():
-            return ((features @ w + b - labels.view(-1, 1)) ** 2 / 2).mean().item()
+        return fit_linear(fn, states, hyperparams, *airfoil, batch_size=batch_size, num_epochs=num_epochs)
     return run
 
 

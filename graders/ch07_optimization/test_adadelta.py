@@ -41,14 +41,11 @@ def test_init_adadelta_states(student):
 
 @hidden
 @points(1)
-def test_init_adadelta_states_distinct(student, run_optimizer, ch7):
-    """The four state tensors are separate: a step with them matches a step with fresh zeros."""
-    values, grads = ch7.random_problem(steps=3)
-    params, _ = run_optimizer(student.adadelta, student.init_adadelta_states(), {"rho": 0.9}, values, grads,
-                              "adadelta with init_adadelta_states()")
-    expected, _ = run_optimizer(ref.adadelta, ref.init_adadelta_states(), {"rho": 0.9}, values, grads, "reference")
-    for i in range(2):
-        assert_close(params[i], expected[i], what=f"parameter {i}", hidden=True, kind="reduction")
+def test_init_adadelta_states_distinct(submission, student):
+    """The four state tensors are separate (no two share memory)."""
+    ptrs = submission.probe("storage_ptrs", student.init_adadelta_states.value())
+    assert len(ptrs) == 4, "expected four state tensors"
+    assert len(set(ptrs)) == 4, "two of the state tensors share memory: each needs its own zeros"
 
 
 @points(2)
@@ -100,5 +97,5 @@ def test_adadelta_fits_airfoil(student, fit_with, feedback):
     """The book's settings (rho 0.9) fit the airfoil fixture in one epoch."""
     loss = fit_with(student.adadelta, ref.init_adadelta_states(), {"rho": 0.9})
     feedback(f"loss after one epoch: {loss:.4f}")
-    # The reference: THRESHOLD_TBD
-    assert loss < 0.25, "the loss after one epoch is too high"
+    # The reference over 20 seeds: 0.2248-0.2290 (least-squares floor about 0.224).
+    assert loss < 0.245, "the loss after one epoch is too high"

@@ -103,5 +103,5 @@ def test_adagrad_fits_airfoil(student, fit_with, feedback):
     """The book's settings (lr 0.1) fit the airfoil fixture in one epoch."""
     loss = fit_with(student.adagrad, ref.init_adagrad_states(), {"lr": 0.1})
     feedback(f"loss after one epoch: {loss:.4f}")
-    # The reference: THRESHOLD_TBD
-    assert loss < 0.25, "the loss after one epoch is too high"
+    # The reference over 20 seeds: 0.2242-0.2284 (least-squares floor about 0.224).
+    assert loss < 0.245, "the loss after one epoch is too high"

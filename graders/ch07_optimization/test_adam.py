@@ -34,15 +34,11 @@ def test_init_adam_states(student):
 
 @hidden
 @points(1)
-def test_init_adam_states_distinct(student, run_optimizer, ch7):
-    """The four state tensors are separate: steps with them match steps with fresh zeros."""
-    values, grads = ch7.random_problem(steps=3)
-    params, _ = run_optimizer(student.adam, student.init_adam_states(), lambda k: {"lr": 0.01, "t": k},
-                              values, grads, "adam with init_adam_states()")
-    expected, _ = run_optimizer(ref.adam, ref.init_adam_states(), lambda k: {"lr": 0.01, "t": k},
-                                values, grads, "reference")
-    for i in range(2):
-        assert_close(params[i], expected[i], what=f"parameter {i}", hidden=True, kind="reduction")
+def test_init_adam_states_distinct(submission, student):
+    """The four state tensors are separate (no two share memory)."""
+    ptrs = submission.probe("storage_ptrs", student.init_adam_states.value())
+    assert len(ptrs) == 4, "expected four state tensors"
+    assert len(set(ptrs)) == 4, "two of the state tensors share memory: each needs its own zeros"
 
 
 @points(2)
@@ -95,5 +91,5 @@ def test_adam_fits_airfoil(student, fit_with, feedback):
     """The book's settings (lr 0.01, t from 1) fit the airfoil fixture in one epoch."""
     loss = fit_with(student.adam, ref.init_adam_states(), {"lr": 0.01, "t": 1})
     feedback(f"loss after one epoch: {loss:.4f}")
-    # The reference: THRESHOLD_TBD
-    assert loss < 0.25, "the loss after one epoch is too high"
+    # The reference over 20 seeds: 0.2242-0.2324 (least-squares floor about 0.224).
+    assert loss < 0.245, "the loss after one epoch is too high"

@@ -119,15 +119,15 @@ def test_train_ch7_full_batch_and_single(student, airfoil, feedback):
     features, labels = airfoil
     ls = _losses(student.train_ch7(student.sgd.value(), None, {"lr": 1.0}, features, labels, 1500, 6),
                  7, "train_ch7 with batch 1500 over 6 epochs")
-    # The reference (deterministic up to w's init): 0.2251-0.2252 after 6 full-batch steps.
+    # The reference over 10 seeds: 0.2254-0.2265 after 6 full-batch steps.
     assert ls[-1] < 0.235 and all(a >= b - 1e-6 for a, b in zip(ls, ls[1:])), \
         "full-batch gradient descent should lower the loss at every record"
     feedback(f"full batch: {ls[-1]:.4f}")
     sub_f, sub_l = features[:300], labels[:300]
     ls = _losses(student.train_ch7(student.sgd.value(), None, {"lr": 0.005}, sub_f, sub_l, 1, 1),
                  4, "train_ch7 with batch 1 over 300 examples")
-    # The reference over 10 seeds: 0.25-0.29 from about 0.5.
-    assert ls[-1] < 0.35, "single-example SGD did not lower the loss enough"
+    # The reference over 10 seeds: 0.2477-0.2534 from about 0.5.
+    assert ls[-1] < 0.30, "single-example SGD did not lower the loss enough"
 
 
 def _book_runs(sub):

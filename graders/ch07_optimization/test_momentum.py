@@ -145,5 +145,5 @@ def test_sgd_momentum_fits_airfoil(student, fit_with, feedback):
     """The book's settings (lr 0.004, momentum 0.9) fit the airfoil fixture in one epoch."""
     loss = fit_with(student.sgd_momentum, ref.init_momentum_states(), {"lr": 0.004, "momentum": 0.9})
     feedback(f"loss after one epoch: {loss:.4f}")
-    # The reference: THRESHOLD_TBD
-    assert loss < 0.25, "the loss after one epoch is too high"
+    # The reference over 20 seeds: 0.2240-0.2313 (least-squares floor about 0.224).
+    assert loss < 0.245, "the loss after one epoch is too high"

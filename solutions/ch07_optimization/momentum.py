@@ -8,7 +8,7 @@ Momentum in the book's form: ``v <- gamma v + eta g``, ``x <- x - v``. PyTorch's
 ``torch.optim.SGD(momentum=gamma, lr=eta)`` keeps ``v' = gamma v' + g`` and steps ``x <- x - eta
 v'``; for a constant learning rate ``v = eta v'`` and the iterates are the same. The 2-D
 functions take their hyperparameters as keywords (the book reads globals ``eta`` and
-``gamma``); drive them with ``train_2d`` of 7.2 (``gd_2d`` here is given code).
+``gamma``); drive them with ``train_2d`` of 7.2.
 """
 import torch
 
@@ -24,7 +24,9 @@ def gd_2d(x1, x2, s1, s2, eta=0.4):
     Book (with ``train_2d``): eta = 0.4 ends at ``epoch 20, x1 -0.943467, x2 -0.000073``;
     eta = 0.6 diverges along x2: ``epoch 20, x1 -0.387814, x2 -1673.365109``.
     """
+    # BEGIN SOLUTION
     return (x1 - eta * 0.2 * x1, x2 - eta * 4 * x2, 0, 0)
+    # END SOLUTION
 
 
 def momentum_2d(x1, x2, v1, v2, eta=0.4, gamma=0.5):
