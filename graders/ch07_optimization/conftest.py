@@ -54,14 +54,9 @@ def airfoil(airfoil_path):
     return reference("ch07_optimization.minibatch_sgd").get_data_ch7(str(airfoil_path))
 
 
-@pytest.fixture(scope="session")
-def real_airfoil_path():
-    import os
-    from pathlib import Path
-    root = os.environ.get("D2L_DATA_DIR")
-    if not root:
-        pytest.skip("data tier not run: D2L_DATA_DIR is not set")
-    path = Path(root) / "airfoil_self_noise.dat"
+@pytest.fixture
+def real_airfoil_path(data_dir):
+    path = data_dir / "airfoil_self_noise.dat"
     if not path.exists():
         pytest.skip(f"data tier not run: {path} does not exist")
     return path
