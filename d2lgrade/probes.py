@@ -122,5 +122,18 @@ def storage_ptrs(fn: Any, *args: Any) -> list:
     return out
 
 
+def optimizer_steps(fn: Any, values: list, states: Any, hyperparams: dict, grads: list) -> tuple:
+    """Run a book-style optimizer ``fn(params, states, hyperparams)`` in the child for
+    ``len(grads)`` steps with ONE hyperparameter dict, as the book's ``train_ch7`` does, setting
+    ``p.grad`` from ``grads[k]`` before step k. Returns ``(params, states, hyperparams)`` after
+    the steps, so changes the function makes to the dict (Adam's ``t += 1``) are visible."""
+    params = [v.detach().clone().requires_grad_(True) for v in values]
+    for step_grads in grads:
+        for p, g in zip(params, step_grads):
+            p.grad = g.detach().clone()
+        fn(params, states, hyperparams)
+    return [p.detach().clone() for p in params], states, hyperparams
+
+
 PROBES = {name: obj for name, obj in dict(globals()).items()
           if callable(obj) and not name.startswith("_") and getattr(obj, "__module__", "") == __name__}

@@ -14,7 +14,10 @@ import torch
 
 
 def init_adam_states(num_features=5):
-    """``((v_w, s_w), (v_b, s_b))``: float32 zeros, shapes (num_features, 1) for w and (1,) for b."""
+    """``((v_w, s_w), (v_b, s_b))``: float32 zeros, shapes (num_features, 1) for w and (1,) for b.
+
+    Four distinct tensors (the two moments of one parameter must not share memory).
+    """
     raise NotImplementedError("init_adam_states: replace this line with your implementation")
 
 

@@ -2,7 +2,9 @@
 
 torch.optim.Adam(lr, betas=(0.9, 0.999), eps=1e-6) puts eps outside the root like the book's
 code, so the comparison uses float32 tolerances (PyTorch's default eps is 1e-8). The step
-number goes in as ``hyperparams['t']`` on every call (the grader's dict is its own copy).
+number goes in as ``hyperparams['t']`` on every call (a dict is not written back to the
+grader); ``test_adam_counts_steps`` runs several steps in the child with one dict, as
+``train_ch7`` does, to see the increment.
 """
 import pytest
 import torch
@@ -53,6 +55,19 @@ def test_adam_matches_torch(student, run_optimizer, ch7):
     for name, (v, s), e in zip(("w", "b"), states, opt.param_groups[0]["params"]):
         assert_close(v, opt.state[e]["exp_avg"], what=f"v of {name} (torch's 'exp_avg')", kind="reduction")
         assert_close(s, opt.state[e]["exp_avg_sq"], what=f"s of {name} (torch's 'exp_avg_sq')", kind="reduction")
+
+
+@points(1)
+def test_adam_counts_steps(submission, student, ch7):
+    """Four calls with one dict {'lr': 0.01, 't': 1} leave t = 5 and match torch.optim.Adam(lr=0.01, eps=1e-6)."""
+    values, grads = ch7.random_problem(steps=4)
+    params, _, hp = submission.probe("optimizer_steps", student.adam.value(), values, ref.init_adam_states(),
+                                     {"lr": 0.01, "t": 1}, grads)
+    assert isinstance(hp, dict) and hp.get("t") == 5, \
+        f"after 4 steps hyperparams['t'] should be 5 (adam increments it), got {hp.get('t') if isinstance(hp, dict) else hp!r}"
+    expected, _ = ch7.torch_optimizer_run(torch.optim.Adam, values, grads, lr=0.01, eps=1e-6)
+    for name, p, e in zip(("w", "b"), params, expected):
+        assert_close(p, e, what=f"{name} after 4 steps (vs torch.optim.Adam)", kind="reduction")
 
 
 @points(1)

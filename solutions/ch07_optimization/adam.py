@@ -12,7 +12,10 @@ import torch
 
 
 def init_adam_states(num_features=5):
-    """``((v_w, s_w), (v_b, s_b))``: float32 zeros, shapes (num_features, 1) for w and (1,) for b."""
+    """``((v_w, s_w), (v_b, s_b))``: float32 zeros, shapes (num_features, 1) for w and (1,) for b.
+
+    Four distinct tensors (the two moments of one parameter must not share memory).
+    """
     # BEGIN SOLUTION
     v_w, v_b = torch.zeros((num_features, 1), dtype=torch.float32), torch.zeros(1, dtype=torch.float32)
     s_w, s_b = torch.zeros((num_features, 1), dtype=torch.float32), torch.zeros(1, dtype=torch.float32)
