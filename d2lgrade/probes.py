@@ -91,5 +91,49 @@ def forward_no_grad(module: Any, *args: Any) -> Any:
         return module(*args)
 
 
+def repeat(fn: Any, n: int, args: list | None = None, kwargs: dict | None = None) -> list:
+    """``[fn(*args, **kwargs) for _ in range(n)]`` in one round trip (statistics of a
+    random function, e.g. a noisy gradient step drawn many times)."""
+    return [fn(*(args or []), **(kwargs or {})) for _ in range(int(n))]
+
+
+def linear_trainer_2d(a1: float, a2: float) -> Any:
+    """A trusted 2-D trainer for ``train_2d``-style drivers, returned as a handle so a driver
+    can be tested without the student's own trainers. ``(x1, x2, s1, s2, eta=1) -> (eta a1 x1
+    + 0.1 s1, eta a2 x2 - 0.1 s2, s1 + 1, s2 + 2)``: the result depends on the state and on the
+    keyword hyperparameter, so a driver that drops either is seen."""
+    def trainer(x1, x2, s1, s2, eta=1.0):
+        return eta * a1 * x1 + 0.1 * s1, eta * a2 * x2 - 0.1 * s2, s1 + 1, s2 + 2
+    return trainer
+
+def storage_ptrs(fn: Any, *args: Any) -> list:
+    """Call ``fn(*args)`` in the child and return the storage address of every tensor in the
+    (nested tuple/list) result, in order: which results share memory. The wire copies each
+    returned tensor on its own, so sharing between results is only visible here."""
+    out: list = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, torch.Tensor):
+            out.append(obj.untyped_storage().data_ptr())
+        elif isinstance(obj, (tuple, list)):
+            for item in obj:
+                walk(item)
+    walk(fn(*args))
+    return out
+
+
+def optimizer_steps(fn: Any, values: list, states: Any, hyperparams: dict, grads: list) -> tuple:
+    """Run a book-style optimizer ``fn(params, states, hyperparams)`` in the child for
+    ``len(grads)`` steps with ONE hyperparameter dict, as the book's ``train_ch7`` does, setting
+    ``p.grad`` from ``grads[k]`` before step k. Returns ``(params, states, hyperparams)`` after
+    the steps, so changes the function makes to the dict (Adam's ``t += 1``) are visible."""
+    params = [v.detach().clone().requires_grad_(True) for v in values]
+    for step_grads in grads:
+        for p, g in zip(params, step_grads):
+            p.grad = g.detach().clone()
+        fn(params, states, hyperparams)
+    return [p.detach().clone() for p in params], states, hyperparams
+
+
 PROBES = {name: obj for name, obj in dict(globals()).items()
           if callable(obj) and not name.startswith("_") and getattr(obj, "__module__", "") == __name__}
