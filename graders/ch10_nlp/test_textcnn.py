@@ -80,6 +80,10 @@ def _textcnn_same(submission, student, X, hidden_):
     for k, v in ref_net.state_dict().items():
         if tuple(state[k].shape) != tuple(v.shape):
             raise GradeFailure(f"TextCNN {k}: shape {tuple(state[k].shape)}, expected {tuple(v.shape)}")
+    for k in state:
+        if k.startswith("convs.") and k.endswith(".bias"):
+            state[k] = state[k] - 0.6  # many channels then peak below 0, where ReLU matters
+    submission.probe("load_state_dict", net, state)
     ref_net.load_state_dict(state)
     ref_net.eval()
     submission.probe("set_mode", net, False)

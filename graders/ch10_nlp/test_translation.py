@@ -111,6 +111,9 @@ def _pair(submission, student, V_in=12, V_out=9, E=6, H=8, L=2, A=5):
         if set(state) != set(rs) or any(tuple(state[k].shape) != tuple(v.shape) for k, v in rs.items()):
             raise GradeFailure(f"{name} parameters: got {[(k, tuple(v.shape)) for k, v in state.items()]}, "
                                f"expected {[(k, tuple(v.shape)) for k, v in rs.items()]}")
+        if name == "Decoder":  # sharper attention, so the context depends on the query
+            state = {k: v * 8 if k.startswith("attention.") else v for k, v in state.items()}
+            submission.probe("load_state_dict", net, state)
         r.load_state_dict(state)
     return enc, dec, r_enc, r_dec
 

@@ -25,11 +25,11 @@ def student(submission):
 @points(1)
 def test_build_vocab_min_count(student):
     """Tokens seen fewer than min_count times are dropped; indices follow first occurrence."""
-    raw = [["a", "b", "c", "a"], ["b", "d", "a"], ["c", "b", "e"]]
+    raw = [["c", "b", "a", "a"], ["b", "d", "a"], ["c", "b", "e"]]
     idx_to_token, token_to_idx, counter, dataset = student.build_vocab(raw, 2)
-    assert list(idx_to_token) == ["a", "b", "c"], f"idx_to_token is {idx_to_token}"
-    assert dict(counter) == {"a": 3, "b": 3, "c": 2}, f"counter is {counter}"
-    assert [list(s) for s in dataset] == [[0, 1, 2, 0], [1, 0], [2, 1]], f"dataset is {dataset}"
+    assert list(idx_to_token) == ["c", "b", "a"], f"idx_to_token is {idx_to_token}, expected ['c', 'b', 'a']"
+    assert dict(counter) == {"c": 2, "b": 3, "a": 3}, f"counter is {counter}"
+    assert [list(s) for s in dataset] == [[0, 1, 2, 2], [1, 2], [0, 1]], f"dataset is {dataset}"
 
 
 @hidden
