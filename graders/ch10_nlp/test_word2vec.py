@@ -265,7 +265,7 @@ def test_training_recovers_planted_clusters(student, submission, seed_child, pla
 @tier("data")
 @points(1)
 @call_timeout(60)
-def test_ptb_valid_facts(student, seed_child, data_dir, feedback):
+def test_ptb_valid_facts(student, submission, seed_child, data_dir, feedback):
     """PTB (valid split): sentences per line, the min-count-5 vocabulary, rare words never subsampled, 'the' kept at ~sqrt(t/f)."""
     seed_child(6)
     path = data_dir / "ptb" / "ptb.valid.txt"
@@ -286,3 +286,9 @@ def test_ptb_valid_facts(student, seed_child, data_dir, feedback):
     assert all(after[t] == kept[t] for t in rare), "words with f <= t must keep every occurrence"
     sd = math.sqrt(kept["the"] * keep * (1 - keep))
     assert abs(after["the"] - kept["the"] * keep) < 5 * sd, "'the' is not kept at the rate sqrt(t / f)"
+    # the book's batch (512, max window 5, K 5): at most 2*5 contexts + 2*5*5 negatives = 60 columns
+    batch = submission.probe("materialize", student.load_data(sub, counter, idx_to_token, 512, 5, 5), 1)[0]
+    shapes = [tuple(b.shape) for b in batch]
+    feedback(f"first batch shapes {shapes} (the book prints 512 x 60 on the train split)")
+    assert shapes[0] == (512, 1) and len({s for s in shapes[1:]}) == 1 and shapes[1][0] == 512 \
+        and shapes[1][1] <= 60, f"first batch shapes {shapes}"
