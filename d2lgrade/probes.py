@@ -91,5 +91,34 @@ def forward_no_grad(module: Any, *args: Any) -> Any:
         return module(*args)
 
 
+def seed(n: int) -> None:
+    """Seed the child's ``random``, ``numpy`` and ``torch`` generators (the grader's are seeded
+    per test; the child's are not), so that a test can replay a random choice of the student's
+    code in the parent, e.g. ``random.shuffle`` in a sampler."""
+    import random
+
+    import numpy as np
+    random.seed(n)
+    np.random.seed(n)
+    torch.manual_seed(n)
+
+
+class _Returning:
+    """A callable that ignores its arguments and returns a fresh deep copy of ``value``."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        import copy
+        return copy.deepcopy(self.value)
+
+
+def returning(value: Any) -> _Returning:
+    """A handle to a callable that returns a copy of ``value`` whatever it is called with:
+    known initial parameters for a student's trainer that calls ``get_params(...)``."""
+    return _Returning(value)
+
+
 PROBES = {name: obj for name, obj in dict(globals()).items()
           if callable(obj) and not name.startswith("_") and getattr(obj, "__module__", "") == __name__}
