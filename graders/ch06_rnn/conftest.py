@@ -56,3 +56,15 @@ def lyrics_files(course) -> dict:
 @pytest.fixture(scope="session")
 def lyrics_corpus(lyrics_files):
     return reference("ch06_rnn.lyrics").load_data_jay_lyrics(lyrics_files["txt"], None)
+
+
+@pytest.fixture(scope="session")
+def continuation():
+    """``continuation(prefix, n)``: the prefix and the ``n`` characters that follow its first
+    occurrence in the corpus (newlines read as spaces, as the loader does)."""
+    flat = lyrics_text().replace("\n", " ")
+
+    def run(prefix: str, n: int) -> str:
+        i = flat.index(prefix)
+        return flat[i:i + len(prefix) + n]
+    return run

@@ -4,6 +4,7 @@ The loader is graded on small texts written here, on the project's fixture corpu
 file and a zip) and, in the data tier, on the book's ``jaychou_lyrics.txt.zip``.
 """
 import random
+import zipfile
 
 import pytest
 import torch
@@ -67,10 +68,11 @@ def test_load_num_chars_and_carriage_returns(student, tmp_path, lyrics_files):
     """Only the first num_chars characters are kept (after replacing newlines); '\\r' is a space too."""
     got = student.load_data_jay_lyrics(str(lyrics_files["zip"]), 50)
     _check_corpus(got, ref.load_data_jay_lyrics(lyrics_files["zip"], 50), "num_chars=50", hidden_=True)
-    path = tmp_path / "crlf.txt"
-    path.write_bytes("风吹过山谷\r\n星光落满天\r\n风".encode("utf-8"))
-    got = student.load_data_jay_lyrics(str(path), 12)
-    _check_corpus(got, ref.load_data_jay_lyrics(path, 12), "a text with \\r\\n", hidden_=True)
+    path = tmp_path / "crlf.txt.zip"
+    with zipfile.ZipFile(path, "w") as z:  # bytes in a zip: no newline translation on reading
+        z.writestr("crlf.txt", "风吹过山谷\r\n星光落满天\r\n风".encode("utf-8"))
+    got = student.load_data_jay_lyrics(str(path), 13)
+    _check_corpus(got, ref.load_data_jay_lyrics(path, 13), "a zipped text with \\r\\n", hidden_=True)
 
 
 @tier("data")

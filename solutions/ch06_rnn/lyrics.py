@@ -17,8 +17,9 @@ def load_data_jay_lyrics(path, num_chars=10000):
 
     ``path`` is a UTF-8 text file, or a ``.zip`` holding the text file whose name is the zip's
     name without ``.zip`` (``jaychou_lyrics.txt.zip`` holds ``jaychou_lyrics.txt``). Every
-    ``'\\n'`` and every ``'\\r'`` becomes one space, then only the first ``num_chars``
-    characters are kept (all of them when ``num_chars`` is None).
+    ``'\\n'`` and every ``'\\r'`` becomes one space (a zip member is decoded from its bytes,
+    so a ``'\\r\\n'`` there gives two spaces), then only the first ``num_chars`` characters are
+    kept (all of them when ``num_chars`` is None).
 
     * ``idx_to_char``: list of the distinct characters **in order of first appearance** (the
       book uses ``list(set(...))``, whose order changes from run to run);
