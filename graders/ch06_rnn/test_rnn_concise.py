@@ -24,17 +24,19 @@ def student(submission):
 
 @pytest.fixture
 def twins(student, submission):
-    """``twins(kind, V, H, bidirectional=False)``: the student's RNNModel on a torch layer and a
-    reference RNNModel with the same weights."""
+    """``twins(kind, V, H, bidirectional=False, hh=0.5)``: the student's RNNModel on a torch
+    layer and a reference RNNModel with the same weights, uniform in [-0.5, 0.5] (recurrent
+    weights in [-hh, hh])."""
     tnn = submission.module("torch.nn")
 
-    def run(kind, V, H, bidirectional=False):
+    def run(kind, V, H, bidirectional=False, hh=0.5):
         __tracebackhide__ = True
         model = student.RNNModel(getattr(tnn, kind)(V, H, bidirectional=bidirectional), V)
         twin = ref.RNNModel(LAYERS[kind](V, H, bidirectional=bidirectional), V)
         with torch.no_grad():
-            for p in twin.parameters():
-                p.uniform_(-0.5, 0.5)
+            for name, p in twin.named_parameters():
+                r = hh if "weight_hh" in name else 0.5
+                p.uniform_(-r, r)
         state = submission.probe("state_dict", model)
         expected = twin.state_dict()
         if not isinstance(state, dict) or set(state) != set(expected):
@@ -116,11 +118,11 @@ def test_predict_rnn_pytorch_length_and_prefix(student, twins):
 @hidden
 @points(2)
 def test_predict_rnn_pytorch_matches_reference(student, twins):
-    """With known weights (nn.RNN and nn.LSTM) the generated text equals the reference's."""
+    """With known weights (nn.RNN, nn.LSTM, nn.GRU) the generated text equals the reference's."""
     idx_to_char, char_to_idx = _vocab(17)
-    for kind, prefix, n in (("RNN", "一丁七", 12), ("LSTM", "万", 9)):
-        prefix = "".join(idx_to_char[ord(c) - 0x4e00] for c in prefix)
-        model, twin = twins(kind, 17, 10)
+    # Strong recurrent weights, so the text depends on the whole prefix and the carried state.
+    for kind, prefix, n in (("RNN", "一丁七", 12), ("LSTM", "万丈", 9), ("GRU", "三上", 10)):
+        model, twin = twins(kind, 17, 10, hh=2.0)
         text = student.predict_rnn_pytorch(prefix, n, model, 17, None, idx_to_char, char_to_idx)
         expected = ref.predict_rnn_pytorch(prefix, n, twin, 17, None, idx_to_char, char_to_idx)
         assert text == expected, f"{kind}: the generated text differs from the specification"
