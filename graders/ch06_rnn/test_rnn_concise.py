@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from d2lgrade import (GradeFailure, assert_close, assert_scalar_close, call_timeout, hidden, points,
-                      reference)
+                      reference, tier)
 
 MODULE = "ch06_rnn.rnn_concise"
 ref = reference(MODULE)
@@ -182,3 +182,20 @@ def test_train_pytorch_converges_and_memorises(student, submission, lyrics_corpu
     assert ppl[-1] < 1.5, "the perplexity after 6 epochs is too high"
     text = student.predict_rnn_pytorch("融化", 20, model, V, None, idx_to_char, char_to_idx)
     assert text == continuation("融化", 20), "the trained model does not complete the memorised line"
+
+
+@tier("gpu")
+@points(1)
+@call_timeout(120)
+def test_train_pytorch_on_cuda(student, submission, lyrics_corpus):
+    """With device cuda the model is moved to the GPU, trains, and predicts on the GPU."""
+    corpus, char_to_idx, idx_to_char, V = lyrics_corpus
+    cuda = torch.device("cuda")
+    model = student.RNNModel(submission.module("torch.nn").LSTM(V, 64), V)
+    ppl = student.train_and_predict_rnn_pytorch(model, 64, V, cuda, corpus, idx_to_char, char_to_idx, 8, 10,
+                                                1e-2, 0.01, 4, 4, 5, ["想要"])
+    state = submission.probe("state_dict", model)
+    assert all(v.device.type == "cuda" for v in state.values()), "the model's parameters are not on CUDA"
+    assert ppl[-1] < 1.5, f"perplexity {ppl[-1]:.3f} after 8 epochs on CUDA"
+    text = student.predict_rnn_pytorch("想要", 5, model, V, cuda, idx_to_char, char_to_idx)
+    assert isinstance(text, str) and len(text) == 7, f"prediction on CUDA gave {text!r}"

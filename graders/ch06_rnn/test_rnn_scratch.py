@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from d2lgrade import (GradeFailure, assert_close, assert_scalar_close, call_timeout, call_without,
-                      hidden, points, reference)
+                      hidden, points, reference, tier)
 
 MODULE = "ch06_rnn.rnn_scratch"
 ref = reference(MODULE)
@@ -357,3 +357,18 @@ def test_train_random_sampling_converges(student, cell, lyrics_corpus, feedback)
     feedback(f"perplexity after 15 epochs (random sampling): {ppl[-1]:.3f}")
     # The reference: 1.09-1.11 after 15 epochs (seeds 0-2; a fresh state per minibatch keeps it above 1).
     assert ppl[-1] < 1.5, "the perplexity after 15 epochs is too high"
+
+
+@tier("gpu")
+@points(1)
+@call_timeout(120)
+def test_train_on_cuda(student, cell, lyrics_corpus):
+    """With device cuda the parameters, samples and state live on the GPU, and the model still learns."""
+    corpus, char_to_idx, idx_to_char, V = lyrics_corpus
+    rnn, init = cell
+    cuda = torch.device("cuda")
+    params, ppl = student.train_and_predict_rnn(rnn, student.get_params.value(), init, 64, V, cuda, corpus,
+                                                idx_to_char, char_to_idx, False, 10, 10, 100.0, 0.01, 4, 5, 5,
+                                                ["想要"])
+    assert all(p.device.type == "cuda" for p in list(params)), "the trained parameters are not on CUDA"
+    assert ppl[-1] < 1.5, f"perplexity {ppl[-1]:.3f} after 10 epochs on CUDA"
