@@ -16,6 +16,15 @@ NO_RECURRENT = ["RNN", "RNNCell", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNNBase
                 "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "gru", "gru_cell", "lstm", "lstm_cell"]
 
 
+def _run_result(out):
+    """(params, perplexities) from a scratch trainer, or a clear failure."""
+    __tracebackhide__ = True
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], list) and out[1]
+            and all(isinstance(p, float) for p in out[1])):
+        raise GradeFailure("train_and_predict_rnn must return (params, list of per-epoch perplexities)")
+    return out
+
+
 @pytest.fixture(scope="module")
 def student(submission):
     return submission.module(MODULE)
@@ -135,8 +144,8 @@ def test_gru_converges_and_memorises(student, submission, lyrics_corpus, continu
     scratch = submission.module("ch06_rnn.rnn_scratch")
     corpus, char_to_idx, idx_to_char, V = lyrics_corpus
     cell, get_params, init = student.gru.value(), student.get_params.value(), student.init_gru_state.value()
-    params, ppl = scratch.train_and_predict_rnn(cell, get_params, init, 64, V, None, corpus, idx_to_char,
-                                                char_to_idx, False, 10, 10, 100.0, 0.01, 4, 10**6, 1, [])
+    params, ppl = _run_result(scratch.train_and_predict_rnn(cell, get_params, init, 64, V, None, corpus, idx_to_char,
+                                                char_to_idx, False, 10, 10, 100.0, 0.01, 4, 10**6, 1, []))
     feedback(f"GRU perplexity after 10 epochs: {ppl[-1]:.3f} (first epoch {ppl[0]:.2f})")
     # The reference: 26.7-26.9 after epoch 1, 1.00 after 10 epochs (seeds 0-2, 0.35 s).
     assert ppl[-1] < 1.5, "the GRU's perplexity after 10 epochs is too high"
