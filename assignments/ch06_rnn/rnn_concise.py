@@ -4,7 +4,8 @@
 
 Here the library does the work: ``torch.nn.functional.one_hot`` and
 ``torch.nn.utils.clip_grad_norm_`` are allowed (the book reuses its own ``to_onehot`` and
-``grad_clipping``), so nothing in this module depends on ``rnn_scratch``.
+``grad_clipping``), so nothing here depends on ``rnn_scratch``. The trainer reads the corpus
+with ``lyrics.data_iter_consecutive`` (as the book's does).
 
 Deviation from the book: ``train_and_predict_rnn_pytorch`` starts every epoch with a fresh
 state (``None``); the book sets ``state = None`` once before the epoch loop, so the last state
@@ -16,6 +17,8 @@ import time
 
 import torch
 from torch import nn
+
+from .lyrics import data_iter_consecutive
 
 
 class RNNModel(nn.Module):
@@ -53,15 +56,6 @@ def predict_rnn_pytorch(prefix, num_chars, model, vocab_size, device, idx_to_cha
     raise NotImplementedError("predict_rnn_pytorch: replace this line with your implementation")
 
 
-def _consecutive(corpus_indices, batch_size, num_steps, device):
-    """The book's consecutive sampler (D2L 6.3; given here so this module stands alone)."""
-    corpus = torch.tensor(corpus_indices, dtype=torch.float32, device=device)
-    batch_len = len(corpus) // batch_size
-    indices = corpus[0: batch_size * batch_len].view(batch_size, batch_len)
-    for i in range(0, ((batch_len - 1) // num_steps) * num_steps, num_steps):
-        yield indices[:, i: i + num_steps], indices[:, i + 1: i + num_steps + 1]
-
-
 def train_and_predict_rnn_pytorch(model, num_hiddens, vocab_size, device, corpus_indices,
                                   idx_to_char, char_to_idx, num_epochs, num_steps, lr,
                                   clipping_theta, batch_size, pred_period, pred_len, prefixes):
@@ -69,7 +63,7 @@ def train_and_predict_rnn_pytorch(model, num_hiddens, vocab_size, device, corpus
 
     Moves the model to ``device`` (CPU if None), makes ``torch.optim.Adam(model.parameters(),
     lr=lr)`` and ``nn.CrossEntropyLoss()`` (mean). Each epoch starts with state ``None`` and
-    reads ``_consecutive(corpus_indices, batch_size, num_steps, device)`` (given); before every
+    reads ``lyrics.data_iter_consecutive(corpus_indices, batch_size, num_steps, device)``; before every
     minibatch the state (a tensor, or both parts of an LSTM's ``(h, c)``) is detached. The
     labels are ``Y`` transposed and flattened (time-major, like the model's output),
     ``.long()``. Each step: ``zero_grad``, backward, clip the gradients of all parameters to

@@ -145,7 +145,7 @@ def test_gru_converges_and_memorises(student, submission, lyrics_corpus, continu
     corpus, char_to_idx, idx_to_char, V = lyrics_corpus
     cell, get_params, init = student.gru.value(), student.get_params.value(), student.init_gru_state.value()
     params, ppl = _run_result(scratch.train_and_predict_rnn(cell, get_params, init, 64, V, None, corpus, idx_to_char,
-                                                char_to_idx, False, 10, 10, 100.0, 0.01, 4, 10**6, 1, []))
+                                                            char_to_idx, False, 10, 10, 100.0, 0.01, 4, 10**6, 1, []))
     feedback(f"GRU perplexity after 10 epochs: {ppl[-1]:.3f} (first epoch {ppl[0]:.2f})")
     # The reference: 26.7-26.9 after epoch 1, 1.00 after 10 epochs (seeds 0-2, 0.35 s).
     assert ppl[-1] < 1.5, "the GRU's perplexity after 10 epochs is too high"

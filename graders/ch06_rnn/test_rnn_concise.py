@@ -151,7 +151,7 @@ def test_train_pytorch_returns_perplexities(student, twins, lyrics_corpus):
     corpus, char_to_idx, idx_to_char, V = lyrics_corpus
     model, _ = twins("RNN", V, 32)
     ppl = _ppl_list(student.train_and_predict_rnn_pytorch(model, 32, V, None, corpus, idx_to_char, char_to_idx, 2, 10,
-                                                1e-2, 0.01, 4, 1, 5, [idx_to_char[0]]))
+                                                          1e-2, 0.01, 4, 1, 5, [idx_to_char[0]]))
     assert isinstance(ppl, list) and len(ppl) == 2, f"expected 2 perplexities, got {ppl!r:.200}"
     assert all(isinstance(p, float) and 1.0 <= p < V for p in ppl), f"perplexities {ppl} are not in [1, {V})"
 
@@ -167,7 +167,7 @@ def test_train_pytorch_matches_reference(student, submission, twins):
     for kind in ("RNN", "LSTM"):
         model, twin = twins(kind, V, H)
         ppl = _ppl_list(student.train_and_predict_rnn_pytorch(model, H, V, None, corpus, idx_to_char, char_to_idx, 3, 6,
-                                                    0.01, 0.5, 3, 10**6, 1, []))
+                                                              0.01, 0.5, 3, 10**6, 1, []))
         expected = ref.train_and_predict_rnn_pytorch(twin, H, V, None, corpus, idx_to_char, char_to_idx, 3, 6,
                                                      0.01, 0.5, 3, 10**6, 1, [])
         _check_ppl(ppl, expected, kind)
@@ -184,7 +184,7 @@ def test_train_pytorch_converges_and_memorises(student, submission, lyrics_corpu
     corpus, char_to_idx, idx_to_char, V = lyrics_corpus
     model = student.RNNModel(submission.module("torch.nn").RNN(V, 64), V)
     ppl = _ppl_list(student.train_and_predict_rnn_pytorch(model, 64, V, None, corpus, idx_to_char, char_to_idx, 6, 10,
-                                                1e-2, 0.01, 4, 10**6, 1, []))
+                                                          1e-2, 0.01, 4, 10**6, 1, []))
     feedback(f"perplexity after 6 epochs: {ppl[-1]:.3f} (first epoch {ppl[0]:.2f})")
     # The reference: 10.3-14.0 after epoch 1, 1.00-1.01 from epoch 4 on (seeds 0-2, 0.3 s).
     assert ppl[-1] < 1.5, "the perplexity after 6 epochs is too high"
@@ -201,7 +201,7 @@ def test_train_pytorch_on_cuda(student, submission, lyrics_corpus):
     cuda = torch.device("cuda")
     model = student.RNNModel(submission.module("torch.nn").LSTM(V, 64), V)
     ppl = _ppl_list(student.train_and_predict_rnn_pytorch(model, 64, V, cuda, corpus, idx_to_char, char_to_idx, 8, 10,
-                                                1e-2, 0.01, 4, 4, 5, ["想要"]))
+                                                          1e-2, 0.01, 4, 4, 5, ["想要"]))
     state = submission.probe("state_dict", model)
     assert all(v.device.type == "cuda" for v in state.values()), "the model's parameters are not on CUDA"
     assert ppl[-1] < 1.5, f"perplexity {ppl[-1]:.3f} after 8 epochs on CUDA"

@@ -346,7 +346,7 @@ def test_train_converges_and_memorises(student, cell, lyrics_corpus, continuatio
     corpus, char_to_idx, idx_to_char, V = lyrics_corpus
     rnn, init = cell
     params, ppl = _run_result(student.train_and_predict_rnn(rnn, student.get_params.value(), init, 64, V, None, corpus,
-                                                idx_to_char, char_to_idx, False, 10, 10, 100.0, 0.01, 4, 10**6, 1, []))
+                                                            idx_to_char, char_to_idx, False, 10, 10, 100.0, 0.01, 4, 10**6, 1, []))
     feedback(f"perplexity after 10 epochs: {ppl[-1]:.3f} (first epoch {ppl[0]:.2f})")
     # The reference: 20.2-21.6 after epoch 1, 1.002-1.010 after 10 epochs (seeds 0-2, 0.2 s).
     assert ppl[-1] < 1.5, "the perplexity after 10 epochs is too high"
@@ -362,7 +362,7 @@ def test_train_random_sampling_converges(student, cell, lyrics_corpus, feedback)
     corpus, char_to_idx, idx_to_char, V = lyrics_corpus
     rnn, init = cell
     _, ppl = _run_result(student.train_and_predict_rnn(rnn, student.get_params.value(), init, 64, V, None, corpus,
-                                           idx_to_char, char_to_idx, True, 15, 10, 100.0, 0.01, 4, 10**6, 1, []))
+                                                       idx_to_char, char_to_idx, True, 15, 10, 100.0, 0.01, 4, 10**6, 1, []))
     feedback(f"perplexity after 15 epochs (random sampling): {ppl[-1]:.3f}")
     # The reference: 1.09-1.11 after 15 epochs (seeds 0-2; a fresh state per minibatch keeps it above 1).
     assert ppl[-1] < 1.5, "the perplexity after 15 epochs is too high"
@@ -377,7 +377,7 @@ def test_train_on_cuda(student, cell, lyrics_corpus):
     rnn, init = cell
     cuda = torch.device("cuda")
     params, ppl = _run_result(student.train_and_predict_rnn(rnn, student.get_params.value(), init, 64, V, cuda, corpus,
-                                                idx_to_char, char_to_idx, False, 10, 10, 100.0, 0.01, 4, 5, 5,
-                                                ["想要"]))
+                                                            idx_to_char, char_to_idx, False, 10, 10, 100.0, 0.01, 4, 5, 5,
+                                                            ["想要"]))
     assert all(p.device.type == "cuda" for p in list(params)), "the trained parameters are not on CUDA"
     assert ppl[-1] < 1.5, f"perplexity {ppl[-1]:.3f} after 10 epochs on CUDA"
