@@ -204,7 +204,7 @@ def test_data_iter_consecutive_random_corpus(student):
 @hidden
 @points(1)
 def test_data_iter_consecutive_continuity(student):
-    """Each row of a minibatch continues the same row of the previous one, and labels are the inputs shifted by one."""
+    """Rows continue the same rows of the previous minibatch, labels are inputs shifted by one, each position is an input once."""
     corpus = torch.randperm(300).tolist()  # distinct values: positions are unambiguous
     batches = _batches(student.data_iter_consecutive(corpus, 5, 8), "data_iter_consecutive")
     assert len(batches) >= 2, "too few minibatches"
@@ -219,3 +219,6 @@ def test_data_iter_consecutive_continuity(student):
             prev = batches[k - 1][0]
             assert all(where[int(a)] + 1 == where[int(b)] for a, b in zip(prev[:, -1].tolist(), X[:, 0].tolist())), \
                 "a minibatch does not continue the previous one row by row"
+    used = [int(v) for X, _ in batches for v in X.reshape(-1).tolist()]
+    assert len(used) == len(set(used)) == 5 * ((300 // 5 - 1) // 8) * 8, \
+        "each position must be an input exactly once per epoch (as many minibatches as fit)"
