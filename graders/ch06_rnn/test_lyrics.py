@@ -78,7 +78,7 @@ def test_load_num_chars_and_carriage_returns(student, tmp_path, lyrics_files):
 @tier("data")
 @points(1)
 def test_real_lyrics_book_facts(student, data_dir):
-    """The book's jaychou_lyrics.txt.zip: 10,000 characters kept, vocab_size 1027, the book's first 40 characters."""
+    """The book's jaychou_lyrics.txt.zip: 10,000 characters kept, vocab_size 1027, the book's first 40; 60-some thousand in all."""
     path = data_dir / "jaychou_lyrics.txt.zip"
     if not path.exists():
         pytest.skip(f"data tier not run: {path} is missing")
@@ -88,6 +88,8 @@ def test_real_lyrics_book_facts(student, data_dir):
     first = "".join(idx_to_char[i] for i in indices[:40])
     assert first == BOOK_FIRST_40, f"the first 40 characters are {first!r}, the book prints {BOOK_FIRST_40!r}"
     assert all(char_to_idx[c] == i for i, c in enumerate(idx_to_char)), "char_to_idx and idx_to_char disagree"
+    whole = student.load_data_jay_lyrics(str(path), None)[0]
+    assert 60000 <= len(whole) < 70000, f"the whole file has {len(whole)} characters; the book says 60-some thousand"
 
 
 # -- samplers -------------------------------------------------------------------------------
