@@ -106,6 +106,7 @@ def linear_trainer_2d(a1: float, a2: float) -> Any:
         return eta * a1 * x1 + 0.1 * s1, eta * a2 * x2 - 0.1 * s2, s1 + 1, s2 + 2
     return trainer
 
+
 def storage_ptrs(fn: Any, *args: Any) -> list:
     """Call ``fn(*args)`` in the child and return the storage address of every tensor in the
     (nested tuple/list) result, in order: which results share memory. The wire copies each
@@ -133,6 +134,35 @@ def optimizer_steps(fn: Any, values: list, states: Any, hyperparams: dict, grads
             p.grad = g.detach().clone()
         fn(params, states, hyperparams)
     return [p.detach().clone() for p in params], states, hyperparams
+
+
+def seed(n: int) -> None:
+    """Seed the child's ``random``, ``numpy`` and ``torch`` generators (the grader's are seeded
+    per test; the child's are not), so that a test can replay a random choice of the student's
+    code in the parent, e.g. ``random.shuffle`` in a sampler."""
+    import random
+
+    import numpy as np
+    random.seed(n)
+    np.random.seed(n)
+    torch.manual_seed(n)
+
+
+class _Returning:
+    """A callable that ignores its arguments and returns a fresh deep copy of ``value``."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        import copy
+        return copy.deepcopy(self.value)
+
+
+def returning(value: Any) -> _Returning:
+    """A handle to a callable that returns a copy of ``value`` whatever it is called with:
+    known initial parameters for a student's trainer that calls ``get_params(...)``."""
+    return _Returning(value)
 
 
 PROBES = {name: obj for name, obj in dict(globals()).items()

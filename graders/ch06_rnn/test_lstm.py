@@ -1,0 +1,143 @@
+"""Graders for ch06_rnn.lstm (D2L 6.8): LSTM parameters, state and cell from scratch.
+
+Training uses the student's own ``rnn_scratch.train_and_predict_rnn`` and ``predict_rnn`` (as
+the book does).
+"""
+import pytest
+import torch
+
+from d2lgrade import GradeFailure, assert_close, call_timeout, call_without, hidden, points, reference
+
+MODULE = "ch06_rnn.lstm"
+ref = reference(MODULE)
+onehot = reference("ch06_rnn.rnn_scratch").to_onehot
+NO_RECURRENT = ["RNN", "RNNCell", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNNBase", "rnn_tanh",
+                "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "gru", "gru_cell", "lstm", "lstm_cell"]
+
+
+def _run_result(out):
+    """(params, perplexities) from a scratch trainer, or a clear failure."""
+    __tracebackhide__ = True
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], list) and out[1]
+            and all(isinstance(p, float) for p in out[1])):
+        raise GradeFailure("train_and_predict_rnn must return (params, list of per-epoch perplexities)")
+    return out
+
+
+@pytest.fixture(scope="module")
+def student(submission):
+    return submission.module(MODULE)
+
+
+def _shapes(V, H):
+    return [(V, H), (H, H), (H,)] * 4 + [(H, V), (V,)]
+
+
+def _params(V, H, scale):
+    return [torch.randn(s) * scale for s in _shapes(V, H)]
+
+
+def _run(student, inputs, state, params, what):
+    __tracebackhide__ = True
+    out = call_without(student.lstm, inputs, state, params, forbidden=NO_RECURRENT)
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], list)
+            and len(out[0]) == len(inputs) and isinstance(out[1], tuple) and len(out[1]) == 2):
+        raise GradeFailure(f"{what}: lstm must return (list of {len(inputs)} outputs, (H, C))")
+    return out
+
+
+def _student_params(plist, n, what):
+    __tracebackhide__ = True
+    if "ParameterList" not in getattr(plist, "remote_type", type(plist).__name__):
+        raise GradeFailure(f"{what} must return an nn.ParameterList")
+    params = list(plist)
+    if len(params) != n:
+        raise GradeFailure(f"{what}: expected {n} parameters, got {len(params)}")
+    return params
+
+
+@points(1)
+def test_lstm_get_params_shapes(student):
+    """get_params(1027, 256): 14 trainable float32 parameters [W_xi, W_hi, b_i, ..., W_hq, b_q] with the book's shapes."""
+    params = _student_params(student.get_params(1027, 256), 14, "get_params(1027, 256)")
+    for i, (p, shape) in enumerate(zip(params, _shapes(1027, 256))):
+        assert tuple(p.shape) == shape, f"parameter {i} has shape {tuple(p.shape)}, expected {shape}"
+        assert p.dtype == torch.float32 and p.requires_grad, f"parameter {i} must be float32 and require grad"
+
+
+@hidden
+@points(1)
+def test_lstm_get_params_initialization(student):
+    """Weights ~ N(0, 0.01^2), biases zeros."""
+    params = _student_params(student.get_params(30, 200), 14, "get_params(30, 200)")
+    for i, p in enumerate(params):
+        if p.dim() == 2:
+            assert 0.009 < p.std().item() < 0.011, f"weight {i} does not have standard deviation 0.01"
+        else:
+            assert torch.count_nonzero(p) == 0, f"bias {i} is not zeros"
+
+
+@points(1)
+def test_init_lstm_state(student):
+    """init_lstm_state(2, 256, cpu) is a tuple (H, C) of two zero tensors (2, 256)."""
+    state = student.init_lstm_state(2, 256, torch.device("cpu"))
+    assert isinstance(state, tuple) and len(state) == 2, "the state must be a tuple (H, C)"
+    for name, s in zip("HC", state):
+        assert_close(s, torch.zeros(2, 256), what=name, kind="exact")
+
+
+@hidden
+@points(1)
+def test_init_lstm_state_other_sizes(student):
+    """Other sizes and device None."""
+    state = student.init_lstm_state(4, 3)
+    assert isinstance(state, tuple) and len(state) == 2, "the state must be a tuple (H, C)"
+    for name, s in zip("HC", state):
+        assert_close(s, torch.zeros(4, 3), what=name, hidden=True, kind="exact")
+
+
+@points(1)
+def test_lstm_zero_parameters(student):
+    """All parameters zero: every gate is 0.5 and the candidate 0, so each step halves C, H = 0.5 tanh(C), outputs 0; no nn.LSTM."""
+    V, H, T = 6, 4, 3
+    H0 = torch.tensor([[0.3, -0.2, 0.9, 0.1], [0.0, 0.7, -0.5, 0.4]])
+    C0 = torch.tensor([[0.8, -0.4, 0.2, 1.0], [-1.0, 0.5, 0.0, 0.3]])
+    inputs = onehot(torch.tensor([[1, 2, 3], [0, 5, 4]]), V)
+    outputs, (H_T, C_T) = _run(student, inputs, (H0, C0), [torch.zeros(s) for s in _shapes(V, H)], "lstm")
+    for t, o in enumerate(outputs):
+        assert_close(o, torch.zeros(2, V), what=f"output {t}")
+    assert_close(C_T, C0 / 2 ** T, what="C after 3 steps")
+    assert_close(H_T, 0.5 * torch.tanh(C0 / 2 ** T), what="H after 3 steps")
+
+
+@hidden
+@points(2)
+def test_lstm_matches_reference(student):
+    """Random parameters, inputs and initial state: outputs and final (H, C) agree with the reference."""
+    V, H, B, T = 8, 6, 3, 5
+    params = _params(V, H, 0.6)
+    inputs = onehot(torch.randint(0, V, (B, T)), V)
+    state = (torch.randn(B, H), torch.randn(B, H))
+    outputs, (H_T, C_T) = _run(student, inputs, state, params, "lstm")
+    exp_outputs, (exp_H, exp_C) = ref.lstm(inputs, state, params)
+    for o, e in zip(outputs, exp_outputs):
+        assert_close(o, e, what="an output", hidden=True, kind="reduction")
+    assert_close(H_T, exp_H, what="the final H", hidden=True, kind="reduction")
+    assert_close(C_T, exp_C, what="the final C", hidden=True, kind="reduction")
+
+
+@hidden
+@points(2)
+@call_timeout(60)
+def test_lstm_converges_and_memorises(student, submission, lyrics_corpus, continuation, feedback):
+    """Trained with train_and_predict_rnn (consecutive, 64 units, 12 epochs, lr 100): low perplexity, prefix completed."""
+    scratch = submission.module("ch06_rnn.rnn_scratch")
+    corpus, char_to_idx, idx_to_char, V = lyrics_corpus
+    cell, get_params, init = student.lstm.value(), student.get_params.value(), student.init_lstm_state.value()
+    params, ppl = _run_result(scratch.train_and_predict_rnn(cell, get_params, init, 64, V, None, corpus, idx_to_char,
+                                                            char_to_idx, False, 12, 10, 100.0, 0.01, 4, 10**6, 1, []))
+    feedback(f"LSTM perplexity after 12 epochs: {ppl[-1]:.3f} (first epoch {ppl[0]:.2f})")
+    # The reference: 28.7 after epoch 1, 1.00-1.01 after 12 epochs (seeds 0-2, 0.5 s).
+    assert ppl[-1] < 1.5, "the LSTM's perplexity after 12 epochs is too high"
+    text = scratch.predict_rnn("我每", 20, cell, params, init, 64, V, None, idx_to_char, char_to_idx)
+    assert text == continuation("我每", 20), "the trained LSTM does not complete the memorised line"
