@@ -24,11 +24,21 @@ def _cmd_grade(ns: argparse.Namespace) -> int:
     write_outputs(out, run.results, seed=run.seed, isolation=run.isolation,
                   execution_time=run.elapsed, output=output,
                   protections=["child process"] if run.isolation == "process" else ["none (in-process)"])
+    # feedback page for the student (d2lgrade.feedback_html); a drawing problem never stops grading
+    from .feedback_html import write_feedback_html
+    from .report import use_color
+    html_path = out / "feedback.html"
+    try:
+        write_feedback_html(html_path, run.results, submission=Path(ns.submission).name,
+                            seed=run.seed, notes=run.notes,
+                            include_after_due_date=not ns.hide_after_due_date)
+    except Exception as exc:  # pragma: no cover - reported, grading still counts
+        print(f"note: feedback.html could not be written: {exc}", file=sys.stderr)
     for note in run.notes:
         print(f"note: {note}")
-    print(format_table(run.results, seed=run.seed, verbose=ns.verbose))
+    print(format_table(run.results, seed=run.seed, verbose=ns.verbose, color=use_color()))
     print(f"graded in {run.elapsed:.1f} s (isolation: {run.isolation}); "
-          f"wrote {out / 'results.json'} and {out / 'junit.xml'}")
+          f"wrote {out / 'results.json'}, {out / 'junit.xml'} and {html_path}")
     return 0
 
 
@@ -78,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--call-timeout", type=float, default=30.0,
                    help="Seconds for one call into student code (tests may allow more)")
     g.add_argument("-v", "--verbose", action="store_true", help="List tests that did not run")
+    g.add_argument("--hide-after-due-date", action="store_true",
+                   help="Leave after-due-date tests out of feedback.html")
     g.set_defaults(func=_cmd_grade)
 
     v = sub.add_parser("validate", help="Prove the graders: solutions 100%%, stubs 0, mutants caught")

@@ -18,7 +18,9 @@ Fixtures
     ``course``       the ``course.Course`` (paths of solutions/, fixtures/, ...)
     ``fashion_mnist_root`` root of the project's Fashion-MNIST-format set (digits)
     ``feedback``     ``feedback("text")`` adds a line to the test's output (e.g. a figure
-                     a convergence test reached)
+                     a convergence test reached); ``feedback.plot``, ``feedback.trajectory``
+                     and ``feedback.images`` attach data that the HTML feedback page draws
+                     (see ``d2lgrade.feedback``)
 """
 from __future__ import annotations
 
@@ -50,6 +52,8 @@ class TestResult:
     message: str = ""
     duration: float = 0.0
     tier: str = "fast"
+    #: Data the grader attached for the feedback page (``feedback.plot`` ...): JSON-ready.
+    attachments: list = field(default_factory=list)
 
     @property
     def display_name(self) -> str:
@@ -93,6 +97,7 @@ class GradingState:
 
 STATE = pytest.StashKey[GradingState]()
 FEEDBACK = pytest.StashKey[list]()
+ATTACHMENTS = pytest.StashKey[list]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -226,6 +231,7 @@ def _d2l_per_test(request: pytest.FixtureRequest):
         sub.call_timeout = timeout
     state.call_timeout = timeout
     request.node.stash[FEEDBACK] = []
+    request.node.stash[ATTACHMENTS] = []
     try:
         yield
     finally:
@@ -236,8 +242,10 @@ def _d2l_per_test(request: pytest.FixtureRequest):
 
 @pytest.fixture(autouse=False)
 def feedback(request: pytest.FixtureRequest):
-    lines = request.node.stash.setdefault(FEEDBACK, [])
-    return lines.append
+    from .feedback import Feedback
+    return Feedback(request.node.stash.setdefault(FEEDBACK, []),
+                    request.node.stash.setdefault(ATTACHMENTS, []),
+                    public=_visibility(request.node) == "public")
 
 
 @pytest.fixture(scope="session")
@@ -308,6 +316,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     elif report.when == "call" and report.passed:
         result.status = "passed"
         result.message = "\n".join(item.stash.get(FEEDBACK, []))
+    if report.when == "call":
+        result.attachments = list(item.stash.get(ATTACHMENTS, []))
     elif report.when == "teardown" and report.failed and result.status == "passed":
         result.status = "failed"
         result.message = _message(item, call.excinfo, result.visibility)
@@ -319,7 +329,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         return
     from .report import format_table
     terminalreporter.write_line("")
-    terminalreporter.write_line(format_table(list(state.results.values()), seed=state.seed))
+    terminalreporter.write_line(format_table(list(state.results.values()), seed=state.seed,
+                                             color=terminalreporter.hasmarkup))
 
 
 def results_of(config: pytest.Config) -> list[TestResult]:
