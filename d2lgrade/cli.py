@@ -74,6 +74,29 @@ def _cmd_stubs(ns: argparse.Namespace) -> int:
     return 0
 
 
+# --- feedback / release (issue 9) ------------------------------------------------------------
+def _cmd_release(ns: argparse.Namespace) -> int:
+    from .course import find_course
+    from .release import ReleaseError, write_release
+    try:
+        report = write_release(find_course(ns.course), Path(ns.out), ns.chapters, force=ns.force)
+    except ReleaseError as exc:
+        print(f"d2lgrade release: {exc}", file=sys.stderr)
+        return 2
+    print(report.text())
+    return 0
+
+
+def _add_release_parser(sub) -> None:
+    r = sub.add_parser("release", help="Write the repository a student receives: stubs, public "
+                                       "tests, engine, README, tox env (no reference, no hidden test)")
+    r.add_argument("out", help="Folder to write (must be empty or absent)")
+    r.add_argument("--chapters", nargs="+", help="Only these chapters (default: all graded)")
+    r.add_argument("--force", action="store_true", help="Replace OUT if it is not empty")
+    r.set_defaults(func=_cmd_release)
+# --- end feedback / release -------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="d2lgrade", description=__doc__)
     parser.add_argument("--course", help="Course root (default: found from the current folder)")
@@ -104,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stubs", help="Write assignments/ from solutions/ (or --check for drift)")
     s.add_argument("--check", action="store_true")
     s.set_defaults(func=_cmd_stubs)
+
+    _add_release_parser(sub)  # feedback / release block above
     return parser
 
 

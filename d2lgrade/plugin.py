@@ -129,7 +129,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if sub is None:
         from .course import find_course
         try:
-            sub = str(find_course().solutions)
+            found = find_course()  # a student release has no solutions/: grade its stubs
+            sub = str(found.solutions if found.solutions.is_dir() else found.assignments)
         except FileNotFoundError:
             sub = "."
     if config.getoption("d2l_isolation") == "process" and config.getoption("d2l_submission"):
