@@ -146,7 +146,7 @@ def render_attachment(att: dict) -> str:
         if uri is None:
             return f'<p class="meta">(unknown attachment type {_esc(kind)})</p>'
         return (f'<figure class="attachment {kind}"><img src="{uri}" alt="{_esc(att["title"])}">'
-                (f'<figcaption>{_esc(note.strip(" ()"))}</figcaption>' if note else "") + "</figure>")
+                + (f'<figcaption>{_esc(note.strip(" ()"))}</figcaption>' if note else "") + "</figure>")
     except Exception as exc:  # a report must always be written
         return f'<p class="meta">(the plot "{_esc(att.get("title", ""))}" could not be drawn: {_esc(exc)})</p>'
 
