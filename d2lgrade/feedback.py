@@ -118,8 +118,12 @@ def _numbers(values: Any) -> list:
         values = values.detach().cpu().reshape(-1).tolist()
     elif hasattr(values, "tolist"):        # a numpy array
         values = values.reshape(-1).tolist()
+    try:
+        values = list(values)[:100_000]
+    except TypeError:       # not a sequence (a student's None, say): an empty series
+        values = []
     out = []
-    for v in list(values)[:100_000]:
+    for v in values:
         try:
             f = float(v)
         except (TypeError, ValueError):
