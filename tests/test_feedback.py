@@ -204,3 +204,23 @@ def test_feedback_page_renders_with_plots_in_chromium(tmp_path, run_cli, course)
     assert blue > 200, "the plots' curves do not show in the screenshot"
     if os.environ.get("D2LGRADE_KEEP_SCREENSHOT"):
         shutil.copy(shot, os.environ["D2LGRADE_KEEP_SCREENSHOT"])
+
+
+def test_section_notebook_in_a_zip_next_to_py_files(tmp_path, run_cli, course):
+    """assignments-like zip: autograd.py as a file, tensors as tensors.ipynb in the chapter folder."""
+    import zipfile
+    sol = course.solutions / "ch02_preliminaries"
+    nb = new_notebook(cells=[new_code_cell("import torch"),
+                             new_code_cell((sol / "tensors.py").read_text()),
+                             new_code_cell("print(broadcast_add(torch.ones(2, 1), torch.ones(1, 2)))")])
+    archive = tmp_path / "sub.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("work/ch02_preliminaries/__init__.py", (sol / "__init__.py").read_text())
+        zf.writestr("work/ch02_preliminaries/autograd.py", (sol / "autograd.py").read_text())
+        zf.writestr("work/ch02_preliminaries/tensors.ipynb", nbformat.writes(nb))
+        zf.writestr("work/ch02_preliminaries/.ipynb_checkpoints/tensors-checkpoint.ipynb", "{broken")
+    r = run_cli("grade", str(archive), "--out", str(tmp_path / "out"), "--seed", "5")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["score"] == res["max_score"] > 0, [t["output"] for t in res["tests"] if t["score"] == 0]
+    assert "ch02_preliminaries/tensors.py: built from tensors.ipynb" in res["output"]
