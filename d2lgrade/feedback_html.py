@@ -15,6 +15,7 @@ import base64
 import datetime as _dt
 import html
 import io
+import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable
@@ -212,6 +213,11 @@ def render_page(results: list[TestResult], *, submission: str = "", seed: int | 
             f'<p class="meta">graded {generated}'
             + (f" · seed {seed} (a regrade with this seed uses the same inputs)" if seed is not None else "")
             + "</p>"]
+    todo = sorted({m.group(1) for r in results if r.status == "failed"
+                   for m in [re.search(r"NotImplementedError: ([\w.]+): ", r.message)] if m})
+    if todo:
+        body.append('<p class="meta">Not implemented yet: '
+                    + ", ".join(f"<code>{_esc(t)}</code>" for t in todo) + "</p>")
     if notes:
         body.append('<div class="notes"><b>Notes</b><ul>'
                     + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul></div>")

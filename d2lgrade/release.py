@@ -60,15 +60,44 @@ class ReleaseReport:
 
 
 # -- which reference names are solutions -----------------------------------------------------
-def solution_names(source: str) -> set[str]:
-    """Top-level names whose definition contains a solution region."""
+def solution_names(source: str, path: Path | None = None, _seen: set | None = None) -> set[str]:
+    """Top-level names of a reference module whose code is (or calls) solution code.
+
+    A definition with a solution region counts, and so does given code that uses one (the
+    book's ``small_vgg`` calls ``vgg_block``), also through an import from a sibling module
+    of the chapter (``path`` is the module's file, to resolve those).
+    """
     tree = ast.parse(source)
     begins = [i for i, line in enumerate(source.splitlines(), start=1) if BEGIN.match(line)]
     out = set()
+    _seen = set() if _seen is None else _seen
+    if path is not None:
+        _seen.add(path.resolve())
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             if any(node.lineno <= b <= node.end_lineno for b in begins):
                 out.add(node.name)
+        elif isinstance(node, ast.ImportFrom) and path is not None and node.module:
+            if node.level:
+                base = path.parent
+                for _ in range(node.level - 1):
+                    base = base.parent
+                target = base.joinpath(*node.module.split(".")).with_suffix(".py")
+            else:
+                target = path.parent.parent.joinpath(*node.module.split(".")).with_suffix(".py")
+            if target.exists() and target.resolve() not in _seen:
+                theirs = solution_names(target.read_text(encoding="utf-8"), target, _seen)
+                out |= {a.asname or a.name for a in node.names if a.name in theirs}
+    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                                                   ast.Assign, ast.AnnAssign))]
+    changed = True
+    while changed:
+        changed = False
+        for node in defs:
+            names = _defined(node)
+            if names - out and _used(node) & out:
+                out |= names
+                changed = True
     return out
 
 
@@ -161,7 +190,7 @@ class _Taint:
                     if isinstance(module, str):
                         path = course.solutions.joinpath(*module.split(".")).with_suffix(".py")
                         if path.exists():
-                            names = solution_names(path.read_text(encoding="utf-8"))
+                            names = solution_names(path.read_text(encoding="utf-8"), path)
                     for t in node.targets:
                         if isinstance(t, ast.Name):
                             self.ref_vars[t.id] = names  # None: unknown module, all tainted

@@ -67,12 +67,15 @@ def test_page_is_self_contained_and_escapes_messages():
     results = [_result("test_a", "passed", attachments=att),
                _result("test_b", "failed", message="expected 1, got <script>alert(1)</script>"),
                _result("test_c", "failed", vis="hidden", message="failed: agrees (details hidden)"),
-               _result("test_d", "not_run", message="data tier not run")]
+               _result("test_d", "not_run", message="data tier not run"),
+               _result("test_e", "failed", message="not implemented yet (NotImplementedError: "
+                                                    "softmax: replace this line with your implementation)")]
     page = render_page(results, submission="alice", seed=5, notes=["a note"])
     assert "<script" not in page and "&lt;script&gt;" in page
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", page)
     assert page.count('src="data:image/png;base64,') == 3
-    assert "2 / 6" in page and "seed 5" in page and "a note" in page and "not run" in page
+    assert "Not implemented yet: <code>softmax</code>" in page
+    assert "2 / 8" in page and "seed 5" in page and "a note" in page and "not run" in page
 
 
 # -- terminal --------------------------------------------------------------------------------

@@ -193,3 +193,10 @@ def test_release_pytest_fails_on_stubs_and_passes_with_reference(tmp_path, cours
     suites = ET.parse(tmp_path / "ref.xml").getroot()
     suite = suites if suites.tag == "testsuite" else suites.find("testsuite")
     assert int(suite.get("failures")) == 0 and int(suite.get("errors")) == 0
+
+
+def test_given_code_that_calls_solutions_counts_as_solution(course):
+    from d2lgrade.release import solution_names
+    path = course.solutions / "ch05_cnn" / "vgg.py"
+    names = solution_names(path.read_text(), path)
+    assert {"vgg_block", "vgg", "small_vgg"} <= names
