@@ -229,6 +229,14 @@ def convert(path: Path, course: Course, existing: dict[str, str] | None = None) 
     return conv
 
 
+def _chapter_root(root: Path) -> Path | None:
+    """The folder (root or one level down) that already holds chapter packages."""
+    for candidate in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
+        if any(CHAPTER_RE.match(p.name) and p.is_dir() for p in candidate.iterdir()):
+            return candidate
+    return None
+
+
 def materialize(root: Path, course: Course) -> list[str]:
     """Turn every notebook under ``root`` (a writable copy of the submission) into modules."""
     notes: list[str] = []
@@ -247,9 +255,10 @@ def materialize(root: Path, course: Course) -> list[str]:
         notes += conv.notes
         for rel, src in conv.modules.items():
             chapter = rel.split("/")[0]
-            # beside the chapter folder the submission has, or a new one at the top
+            # into the chapter folder the submission has, or a new one beside its other
+            # chapter folders (or beside the notebook), so that one folder holds them all
             existing = [d for d in root.rglob(chapter) if d.is_dir()]
-            target_dir = existing[0] if existing else root / chapter
+            target_dir = existing[0] if existing else (_chapter_root(root) or path.parent) / chapter
             target_dir.mkdir(parents=True, exist_ok=True)
             init = target_dir / "__init__.py"
             if not init.exists():

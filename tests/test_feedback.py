@@ -227,3 +227,15 @@ def test_section_notebook_in_a_zip_next_to_py_files(tmp_path, run_cli, course):
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     assert res["score"] == res["max_score"] > 0, [t["output"] for t in res["tests"] if t["score"] == 0]
     assert "ch02_preliminaries/tensors.py: built from tensors.ipynb" in res["output"]
+
+
+def test_chapter_notebook_joins_the_other_chapter_folders(tmp_path, course):
+    from d2lgrade.notebook import materialize
+    (tmp_path / "work" / "ch02_preliminaries").mkdir(parents=True)
+    nb = new_notebook(cells=[new_code_cell((course.solutions / "ch03_basics" / "polynomial.py").read_text())])
+    nbformat.write(nb, str(tmp_path / "ch03_basics.ipynb"))
+    notes = materialize(tmp_path, course)
+    built = tmp_path / "work" / "ch03_basics"
+    assert (built / "polynomial.py").exists() and (built / "__init__.py").exists()
+    assert "raise NotImplementedError" in (built / "mlp.py").read_text()  # stubs for the rest
+    assert any("polynomial.py: built from ch03_basics.ipynb" in n for n in notes)
