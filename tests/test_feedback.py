@@ -239,3 +239,10 @@ def test_chapter_notebook_joins_the_other_chapter_folders(tmp_path, course):
     assert (built / "polynomial.py").exists() and (built / "__init__.py").exists()
     assert "raise NotImplementedError" in (built / "mlp.py").read_text()  # stubs for the rest
     assert any("polynomial.py: built from ch03_basics.ipynb" in n for n in notes)
+
+
+def test_page_can_leave_out_after_due_date_tests():
+    results = [_result("test_a", "passed"), _result("test_late", "failed", vis="after_due_date")]
+    assert "test_late" in render_page(results)
+    page = render_page(results, include_after_due_date=False)
+    assert "test_late" not in page and "2 / 2" in page and "after the due date" in page
