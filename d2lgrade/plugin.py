@@ -317,11 +317,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     elif report.when == "call" and report.passed:
         result.status = "passed"
         result.message = "\n".join(item.stash.get(FEEDBACK, []))
-    if report.when == "call":
-        result.attachments = list(item.stash.get(ATTACHMENTS, []))
     elif report.when == "teardown" and report.failed and result.status == "passed":
         result.status = "failed"
         result.message = _message(item, call.excinfo, result.visibility)
+    if report.when == "call":  # plots etc. are kept whether the test passed or failed
+        result.attachments = list(item.stash.get(ATTACHMENTS, []))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
