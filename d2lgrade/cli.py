@@ -24,11 +24,21 @@ def _cmd_grade(ns: argparse.Namespace) -> int:
     write_outputs(out, run.results, seed=run.seed, isolation=run.isolation,
                   execution_time=run.elapsed, output=output,
                   protections=["child process"] if run.isolation == "process" else ["none (in-process)"])
+    # feedback page for the student (d2lgrade.feedback_html); a drawing problem never stops grading
+    from .feedback_html import write_feedback_html
+    from .report import use_color
+    html_path = out / "feedback.html"
+    try:
+        write_feedback_html(html_path, run.results, submission=Path(ns.submission).name,
+                            seed=run.seed, notes=run.notes,
+                            include_after_due_date=not ns.hide_after_due_date)
+    except Exception as exc:  # pragma: no cover - reported, grading still counts
+        print(f"note: feedback.html could not be written: {exc}", file=sys.stderr)
     for note in run.notes:
         print(f"note: {note}")
-    print(format_table(run.results, seed=run.seed, verbose=ns.verbose))
+    print(format_table(run.results, seed=run.seed, verbose=ns.verbose, color=use_color()))
     print(f"graded in {run.elapsed:.1f} s (isolation: {run.isolation}); "
-          f"wrote {out / 'results.json'} and {out / 'junit.xml'}")
+          f"wrote {out / 'results.json'}, {out / 'junit.xml'} and {html_path}")
     return 0
 
 
@@ -64,6 +74,29 @@ def _cmd_stubs(ns: argparse.Namespace) -> int:
     return 0
 
 
+# --- feedback / release (issue 9) ------------------------------------------------------------
+def _cmd_release(ns: argparse.Namespace) -> int:
+    from .course import find_course
+    from .release import ReleaseError, write_release
+    try:
+        report = write_release(find_course(ns.course), Path(ns.out), ns.chapters, force=ns.force)
+    except ReleaseError as exc:
+        print(f"d2lgrade release: {exc}", file=sys.stderr)
+        return 2
+    print(report.text())
+    return 0
+
+
+def _add_release_parser(sub) -> None:
+    r = sub.add_parser("release", help="Write the repository a student receives: stubs, public "
+                                       "tests, engine, README, tox env (no reference, no hidden test)")
+    r.add_argument("out", help="Folder to write (must be empty or absent)")
+    r.add_argument("--chapters", nargs="+", help="Only these chapters (default: all graded)")
+    r.add_argument("--force", action="store_true", help="Replace OUT if it is not empty")
+    r.set_defaults(func=_cmd_release)
+# --- end feedback / release -------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="d2lgrade", description=__doc__)
     parser.add_argument("--course", help="Course root (default: found from the current folder)")
@@ -78,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--call-timeout", type=float, default=30.0,
                    help="Seconds for one call into student code (tests may allow more)")
     g.add_argument("-v", "--verbose", action="store_true", help="List tests that did not run")
+    g.add_argument("--hide-after-due-date", action="store_true",
+                   help="Leave after-due-date tests out of feedback.html")
     g.set_defaults(func=_cmd_grade)
 
     v = sub.add_parser("validate", help="Prove the graders: solutions 100%%, stubs 0, mutants caught")
@@ -94,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stubs", help="Write assignments/ from solutions/ (or --check for drift)")
     s.add_argument("--check", action="store_true")
     s.set_defaults(func=_cmd_stubs)
+
+    _add_release_parser(sub)  # feedback / release block above
     return parser
 
 

@@ -26,6 +26,12 @@ class Course:
         return self.root / "solutions"
 
     @property
+    def reference_root(self) -> Path:
+        """Where ``load_reference`` reads: ``solutions/``, or in a student release (which has
+        none) the pristine stubs in ``.d2lgrade/given/`` (given code only)."""
+        return self.solutions if self.solutions.is_dir() else self.root / ".d2lgrade" / "given"
+
+    @property
     def assignments(self) -> Path:
         return self.root / "assignments"
 
@@ -48,7 +54,9 @@ class Course:
 
 
 def _looks_like_course(path: Path) -> bool:
-    return (path / "graders").is_dir() and (path / "solutions").is_dir()
+    # a student release (d2lgrade.release) has assignments/ instead of solutions/
+    return (path / "graders").is_dir() and ((path / "solutions").is_dir()
+                                            or (path / "assignments").is_dir())
 
 
 def find_course(explicit: str | os.PathLike | None = None) -> Course:
@@ -82,7 +90,7 @@ def load_reference(module: str, course: Course | None = None) -> ModuleType:
         return sys.modules[name]
     parts = module.split(".")
     # Make the parent packages exist so relative imports inside the reference work.
-    pkg_path = course.solutions
+    pkg_path = course.reference_root
     for depth in range(len(parts)):
         pkg_name = ".".join([_REFERENCE_PREFIX, *parts[:depth]])
         if pkg_name not in sys.modules:
@@ -94,7 +102,7 @@ def load_reference(module: str, course: Course | None = None) -> ModuleType:
                 exec(compile(init.read_text(), str(init), "exec"), pkg.__dict__)
         if depth < len(parts) - 1:
             pkg_path = pkg_path / parts[depth]
-    path = course.solutions.joinpath(*parts).with_suffix(".py")
+    path = course.reference_root.joinpath(*parts).with_suffix(".py")
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod

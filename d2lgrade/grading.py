@@ -76,21 +76,56 @@ def _find_chapter_root(path: Path) -> Path:
     raise SubmissionUnusable(f"{path}: no chapter packages (folders named like ch03_basics) found")
 
 
+def _has_notebooks(path: Path) -> bool:
+    return any(".ipynb_checkpoints" not in p.parts for p in path.rglob("*.ipynb"))
+
+
+def _with_notebooks(folder: Path, course: Course | None, notes: list[str]) -> None:
+    """Write the modules of every notebook in ``folder`` (a private copy) beside it."""
+    from .notebook import materialize
+    notes.extend(materialize(folder, course or find_course()))
+
+
 @contextlib.contextmanager
-def prepared_submission(path: str | os.PathLike):
-    """Yield the folder of chapter packages for a submission folder or zip."""
+def prepared_submission(path: str | os.PathLike, course: Course | None = None,
+                        notes: list[str] | None = None):
+    """Yield the folder of chapter packages for a submission folder, zip or notebook.
+
+    Notebooks (``.ipynb``, alone or inside the folder/zip) are turned into chapter modules in
+    a private copy (``d2lgrade.notebook``); what that conversion says goes to ``notes``.
+    """
     path = Path(path)
     if not path.exists():
         raise SubmissionUnusable(f"{path}: no such file or folder")
-    if path.is_dir():
+    if path.is_dir() and not _has_notebooks(path):
         yield _find_chapter_root(path.resolve())
         return
-    if path.suffix.lower() != ".zip":
-        raise SubmissionUnusable(f"{path}: a submission is a folder or a .zip")
+    if path.is_file() and path.suffix.lower() not in (".zip", ".ipynb"):
+        raise SubmissionUnusable(f"{path}: a submission is a folder, a .zip or a .ipynb notebook")
     tmp = Path(tempfile.mkdtemp(prefix="d2lgrade-sub-"))
     try:
-        _safe_extract(path, tmp)
-        yield _find_chapter_root(tmp)
+        if path.is_dir():
+            shutil.copytree(path, tmp, dirs_exist_ok=True, symlinks=True,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        elif path.suffix.lower() == ".ipynb":
+            from .notebook import NotebookUnreadable, read_notebook
+            try:
+                read_notebook(path)
+            except NotebookUnreadable as exc:
+                raise SubmissionUnusable(str(exc)) from None
+            shutil.copy(path, tmp / path.name)
+        else:
+            _safe_extract(path, tmp)
+        found: list[str] = []
+        if _has_notebooks(tmp):
+            _with_notebooks(tmp, course, found)
+        if notes is not None:
+            notes.extend(found)
+        try:
+            root = _find_chapter_root(tmp)
+        except SubmissionUnusable as exc:
+            raise SubmissionUnusable("; ".join([str(exc), *found])) from None
+        yield root
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -162,9 +197,10 @@ def grade(submission: str | os.PathLike, *, chapters: list[str] | None = None,
           seed: int | None = None, isolation: str = "process", course: Course | None = None,
           call_timeout: float = 30.0) -> GradeRun:
     course = course or find_course()
-    with prepared_submission(submission) as sub_dir:
+    nb_notes: list[str] = []
+    with prepared_submission(submission, course, nb_notes) as sub_dir:
         chosen, notes = select_chapters(course, sub_dir, chapters)
         run = run_graders(sub_dir, course, chosen, seed=seed, isolation=isolation,
                           call_timeout=call_timeout)
-    run.notes = notes
+    run.notes = nb_notes + notes
     return run

@@ -18,7 +18,9 @@ Fixtures
     ``course``       the ``course.Course`` (paths of solutions/, fixtures/, ...)
     ``fashion_mnist_root`` root of the project's Fashion-MNIST-format set (digits)
     ``feedback``     ``feedback("text")`` adds a line to the test's output (e.g. a figure
-                     a convergence test reached)
+                     a convergence test reached); ``feedback.plot``, ``feedback.trajectory``
+                     and ``feedback.images`` attach data that the HTML feedback page draws
+                     (see ``d2lgrade.feedback``)
 """
 from __future__ import annotations
 
@@ -50,6 +52,8 @@ class TestResult:
     message: str = ""
     duration: float = 0.0
     tier: str = "fast"
+    #: Data the grader attached for the feedback page (``feedback.plot`` ...): JSON-ready.
+    attachments: list = field(default_factory=list)
 
     @property
     def display_name(self) -> str:
@@ -93,6 +97,7 @@ class GradingState:
 
 STATE = pytest.StashKey[GradingState]()
 FEEDBACK = pytest.StashKey[list]()
+ATTACHMENTS = pytest.StashKey[list]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -124,7 +129,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if sub is None:
         from .course import find_course
         try:
-            sub = str(find_course().solutions)
+            found = find_course()  # a student release has no solutions/: grade its stubs
+            sub = str(found.solutions if found.solutions.is_dir() else found.assignments)
         except FileNotFoundError:
             sub = "."
     if config.getoption("d2l_isolation") == "process" and config.getoption("d2l_submission"):
@@ -226,6 +232,7 @@ def _d2l_per_test(request: pytest.FixtureRequest):
         sub.call_timeout = timeout
     state.call_timeout = timeout
     request.node.stash[FEEDBACK] = []
+    request.node.stash[ATTACHMENTS] = []
     try:
         yield
     finally:
@@ -236,8 +243,10 @@ def _d2l_per_test(request: pytest.FixtureRequest):
 
 @pytest.fixture(autouse=False)
 def feedback(request: pytest.FixtureRequest):
-    lines = request.node.stash.setdefault(FEEDBACK, [])
-    return lines.append
+    from .feedback import Feedback
+    return Feedback(request.node.stash.setdefault(FEEDBACK, []),
+                    request.node.stash.setdefault(ATTACHMENTS, []),
+                    public=_visibility(request.node) == "public")
 
 
 @pytest.fixture(scope="session")
@@ -311,6 +320,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     elif report.when == "teardown" and report.failed and result.status == "passed":
         result.status = "failed"
         result.message = _message(item, call.excinfo, result.visibility)
+    if report.when == "call":  # plots etc. are kept whether the test passed or failed
+        result.attachments = list(item.stash.get(ATTACHMENTS, []))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
@@ -319,7 +330,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         return
     from .report import format_table
     terminalreporter.write_line("")
-    terminalreporter.write_line(format_table(list(state.results.values()), seed=state.seed))
+    terminalreporter.write_line(format_table(list(state.results.values()), seed=state.seed,
+                                             color=terminalreporter.hasmarkup))
 
 
 def results_of(config: pytest.Config) -> list[TestResult]:

@@ -29,25 +29,68 @@ def by_chapter(results: Iterable[TestResult]) -> "OrderedDict[str, list[TestResu
     return out
 
 
-def format_table(results: list[TestResult], seed: int | None = None, verbose: bool = False) -> str:
-    """A plain-text score table: one line per chapter, failing tests listed under it."""
+#: ANSI styles of the terminal table.
+_STYLE = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
+
+
+def use_color(stream=None) -> bool:
+    """Colours only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    import os
+    import sys
+    stream = stream if stream is not None else sys.stdout
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _paint(text: str, style: str, color: bool) -> str:
+    if not color or not style:
+        return text
+    codes = ";".join(_STYLE[s] for s in style.split())
+    return f"\033[{codes}m{text}\033[0m"
+
+
+def _grade_style(score: float, max_score: float) -> str:
+    if not max_score:
+        return "dim"
+    frac = score / max_score
+    return "green" if frac >= 1 else "yellow" if frac >= 0.5 else "red"
+
+
+def format_table(results: list[TestResult], seed: int | None = None, verbose: bool = False,
+                 color: bool = False) -> str:
+    """The score table: one line per chapter, failing tests listed under it.
+
+    ``color`` adds ANSI colours (pass ``use_color()``); without it the text is plain.
+    Padding is computed on the plain text, so columns line up either way.
+    """
     lines = []
     width = max([len(c) for c in by_chapter(results)] + [7])
-    lines.append(f"{'chapter':<{width}}  {'score':>13}  {'passed':>7}  {'failed':>6}  {'not run':>7}")
+    lines.append(_paint(f"{'chapter':<{width}}  {'score':>13}  {'%':>4}  {'passed':>7}  {'failed':>6}  "
+                        f"{'not run':>7}", "bold", color))
     for chapter, rs in by_chapter(results).items():
         score, max_score = totals(rs)
+        pct = 100.0 * score / max_score if max_score else 0.0
         count = {s: sum(r.status == s for r in rs) for s in ("passed", "failed", "not_run")}
-        lines.append(f"{chapter:<{width}}  {score:>6g} / {max_score:<4g}  {count['passed']:>7}  "
-                     f"{count['failed']:>6}  {count['not_run']:>7}")
+        style = _grade_style(score, max_score)
+        lines.append(f"{chapter:<{width}}  " + _paint(f"{score:>6g} / {max_score:<4g}", style, color)
+                     + f"  {pct:>3.0f}%  " + _paint(f"{count['passed']:>7}", "green" if count["passed"] else "", color)
+                     + "  " + _paint(f"{count['failed']:>6}", "red" if count["failed"] else "", color)
+                     + "  " + _paint(f"{count['not_run']:>7}", "dim" if count["not_run"] else "", color))
         for r in rs:
             if r.status == "failed" or (verbose and r.status != "passed"):
                 first = (r.message.strip().splitlines() or [""])[0][:110]
-                lines.append(f"    {r.status.upper():7} {r.name} [{r.points:g}]: {first}")
+                status = _paint(f"{r.status.upper():7}", "red" if r.status == "failed" else "yellow", color)
+                lines.append(f"    {status} {r.name} [{r.points:g}]: " + _paint(first, "dim", color))
     score, max_score = totals(results)
     pct = 100.0 * score / max_score if max_score else 0.0
-    lines.append(f"{'TOTAL':<{width}}  {score:>6g} / {max_score:<4g}  ({pct:.1f}%)")
+    lines.append(_paint(f"{'TOTAL':<{width}}  ", "bold", color)
+                 + _paint(f"{score:>6g} / {max_score:<4g}  ({pct:.1f}%)", "bold " + _grade_style(score, max_score), color))
     if seed is not None:
-        lines.append(f"seed {seed} (regrade with --seed {seed})")
+        lines.append(_paint(f"seed {seed} (regrade with --seed {seed})", "dim", color))
     return "\n".join(lines)
 
 

@@ -32,6 +32,12 @@ def _least_squares_mse(X, y):
     return ((A @ sol - y.double().view(-1, 1)) ** 2).mean().item()
 
 
+def _reference_losses(*data):
+    """The reference's train and test losses on the same data, for the feedback plot."""
+    train_ls, test_ls, _, _ = ref.fit_and_plot(*data)
+    return {"reference train loss": train_ls, "reference test loss": test_ls}
+
+
 def _check_result(result, num_epochs, d):
     assert isinstance(result, (tuple, list)) and len(result) == 4, \
         "fit_and_plot should return (train_ls, test_ls, weight, bias)"
@@ -80,6 +86,9 @@ def test_fit_cubic_recovers_weights(student, feedback):
         student.fit_and_plot(poly[:100], poly[100:], labels[:100], labels[100:]), 100, 3)
     feedback(f"final train loss {train_ls[-1]:.2e}, test loss {test_ls[-1]:.2e}, "
              f"weight {[round(v, 4) for v in weight.view(-1).tolist()]}, bias {bias.item():.4f}")
+    feedback.plot("Cubic fit: loss per epoch", {"your train loss": train_ls, "your test loss": test_ls},
+                  reference=lambda: _reference_losses(poly[:100], poly[100:], labels[:100], labels[100:]),
+                  xlabel="epoch", ylabel="squared loss", logy=True)
     # The reference over 100 data sets: final train loss <= 0.0021, |w - true_w| <= 0.105.
     assert_close(weight.view(-1), torch.tensor(ref.TRUE_W), what="the learned weight", rtol=0, atol=0.3)
     assert_close(bias, torch.tensor([ref.TRUE_B]), what="the learned bias", rtol=0, atol=0.3)
@@ -111,6 +120,9 @@ def test_fit_two_samples_overfits(student, feedback):
     train_ls, test_ls, weight, bias = _check_result(
         student.fit_and_plot(poly[:2], poly[100:], labels[:2], labels[100:]), 100, 3)
     feedback(f"final train loss {train_ls[-1]:.3g}, test loss {test_ls[-1]:.3g}")
+    feedback.plot("Two training samples: loss per epoch", {"your train loss": train_ls, "your test loss": test_ls},
+                  reference=lambda: _reference_losses(poly[:2], poly[100:], labels[:2], labels[100:]),
+                  xlabel="epoch", ylabel="squared loss", logy=True)
     # On this data set the reference's final test loss is 58-98 and at least 1480 times its
     # train loss (100 seeds).
     assert test_ls[-1] > 10 and test_ls[-1] > 100 * train_ls[-1], \
