@@ -65,9 +65,13 @@ def static_uses(source: str, qualname: str, tokens: Iterable[str]) -> list[str]:
                   if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                   and n.body and isinstance(n.body[0], ast.Expr)
                   and isinstance(n.body[0].value, ast.Constant) and isinstance(n.body[0].value.value, str)}
+    # So is the message of a stub's ``raise NotImplementedError("...")``.
+    skipped = docstrings | {id(arg) for n in ast.walk(fn) if isinstance(n, ast.Raise)
+                            and isinstance(n.exc, ast.Call) and _dotted(n.exc.func) == "NotImplementedError"
+                            for arg in n.exc.args if isinstance(arg, ast.Constant)}
     hits = set()
     for node in ast.walk(fn):
-        if id(node) in docstrings:
+        if id(node) in skipped:
             continue
         names: list[str] = []
         if isinstance(node, (ast.Attribute, ast.Name)):

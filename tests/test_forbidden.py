@@ -36,3 +36,11 @@ def test_clean_code_and_unknown_functions_pass():
     assert static_uses(SOURCE, "honest", ["softmax"]) == []
     assert static_uses(SOURCE, "missing", ["softmax"]) == []
     assert static_uses("def f(:", "f", ["softmax"]) == []
+
+
+def test_stub_message_is_not_a_use():
+    """A stub's NotImplementedError text may name the API ("without F.dropout"); code may not."""
+    stub = 'def dropout(X, p):\n    raise NotImplementedError("dropout: implement without F.dropout")\n'
+    assert static_uses(stub, "dropout", ["dropout"]) == []
+    cheat = 'def dropout(X, p):\n    raise NotImplementedError(F.dropout(X, p))\n'
+    assert static_uses(cheat, "dropout", ["dropout"]) == ["F.dropout"]
