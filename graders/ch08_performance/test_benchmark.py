@@ -105,6 +105,26 @@ def test_benchmark_default_device_and_exceptions(student, submission):
     assert not w.exit(bm, ValueError, ValueError("x"), None), "__exit__ must not swallow the block's exception"
 
 
+@points(1)
+def test_run_overlapped_results(student):
+    """run_overlapped(a, b, 3, 2) returns (a @ a, b @ b) in that order, for two CPU tensors."""
+    a, b = torch.randn(6, 6), torch.randn(4, 4)
+    out = student.run_overlapped(a, b, 3, 2)
+    assert isinstance(out, (tuple, list)) and len(out) == 2, "run_overlapped must return (y_dev, y_cpu)"
+    assert_close(out[0], a @ a, what="y_dev", kind="reduction")
+    assert_close(out[1], b @ b, what="y_cpu", kind="reduction")
+
+
+@hidden
+@points(1)
+def test_run_overlapped_float64(student):
+    """run_overlapped keeps float64 and gives both products."""
+    a, b = torch.randn(5, 5, dtype=torch.float64), torch.randn(3, 3, dtype=torch.float64)
+    out = student.run_overlapped(a, b, 1, 2)
+    assert_close(out[0], a @ a, what="y_dev", hidden=True, kind="reduction")
+    assert_close(out[1], b @ b, what="y_cpu", hidden=True, kind="reduction")
+
+
 # -- gpu tier -------------------------------------------------------------------------
 def _spin_cycles(tc, median_seconds, seconds=0.5):
     """Cycles of torch.cuda._sleep that take about ``seconds`` on this GPU (calibrated here)."""
@@ -144,3 +164,30 @@ def test_run_cuda_speedup(student, submission, feedback, median_seconds):
     gpu = median_seconds(lambda: student.run(x_gpu, 200), tc.synchronize)
     feedback(f"run(1024x1024, 200): CPU {cpu:.3f} s, CUDA {gpu:.4f} s ({cpu / gpu:.1f}x)")
     assert cpu / gpu >= 5.0, f"CUDA is only {cpu / gpu:.1f}x faster than the CPU"
+
+
+def _sized(x, run, target, median_seconds, sync):
+    """The smallest n (doubling) for which run(x, n) takes at least ``target`` seconds."""
+    n = 1
+    while True:
+        t = median_seconds(lambda: run(x, n), sync, repeats=1)
+        if t >= target or n >= 1 << 16:
+            return n, t
+        n *= 2
+
+
+@tier("gpu")
+@call_timeout(300)
+@points(2)
+def test_run_overlapped_cuda_and_cpu_in_parallel(student, submission, feedback, median_seconds):
+    """With CUDA work and CPU work of about 0.3 s each, run_overlapped takes less than 80 % of the two run one after the other (the book's 'total less than the sum')."""
+    tc = submission.module("torch.cuda")
+    x_gpu, x_cpu = torch.rand(2048, 2048).cuda(), torch.rand(256, 256)
+    n_gpu, _ = _sized(x_gpu, student.run, 0.3, median_seconds, tc.synchronize)
+    n_cpu, _ = _sized(x_cpu, student.run, 0.3, median_seconds, lambda: None)
+    t_gpu = median_seconds(lambda: student.run(x_gpu, n_gpu), tc.synchronize, repeats=3)
+    t_cpu = median_seconds(lambda: student.run(x_cpu, n_cpu), lambda: None, repeats=3)
+    t_both = median_seconds(lambda: student.run_overlapped(x_gpu, x_cpu, n_gpu, n_cpu), tc.synchronize, repeats=3)
+    feedback(f"CUDA alone {t_gpu:.3f} s, CPU alone {t_cpu:.3f} s, overlapped {t_both:.3f} s")
+    assert t_both < 0.8 * (t_gpu + t_cpu), \
+        f"overlapped {t_both:.3f} s is not less than 80 % of {t_gpu:.3f} + {t_cpu:.3f} s: the two ran one after the other"

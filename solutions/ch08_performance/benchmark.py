@@ -62,3 +62,20 @@ def run(x, n=20000):
     for _ in range(n):
         y = torch.mm(x, x)
     return y
+
+
+def run_overlapped(x_dev, x_cpu, n_dev, n_cpu):
+    """D2L 8.3's automatic parallelism on one machine: the device and the CPU work at once.
+
+    Queue ``run(x_dev, n_dev)`` on ``x_dev``'s device first, then compute ``run(x_cpu, n_cpu)``
+    on the CPU while the (asynchronous) device works, then wait for the device
+    (``synchronize``). Returns ``(y_dev, y_cpu)``. Nothing between the two may wait for the
+    device (no ``synchronize``, ``.cpu()``, ``.item()`` or printing of ``y_dev``): that would
+    run them one after the other. With two CPU tensors it simply computes both.
+    """
+    # BEGIN SOLUTION
+    y_dev = run(x_dev, n_dev)
+    y_cpu = run(x_cpu, n_cpu)
+    synchronize(x_dev.device)
+    return y_dev, y_cpu
+    # END SOLUTION
