@@ -7,6 +7,8 @@
   pre-trained here on a synthetic 4-class source task (cached in ``fixtures/generated/``) and
   a small two-class target task.
 """
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -98,7 +100,7 @@ def build(folder):
             with torch.no_grad():
                 acc = (net(Xv).argmax(1) == yv).float().mean().item()
         cached = {"state": net.state_dict(), "source_acc": torch.tensor(acc)}
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")   # concurrent builders never share a file
         torch.save(cached, tmp)
         tmp.replace(path)
     train_X, train_y = _task([3, 2], 48, seed=3, noise=0.2)
