@@ -28,10 +28,11 @@ class Benchmark:
     """Context manager that times its block: ``with Benchmark('mm', device=d) as b: ...``.
 
     ``sync`` is the function that waits for the device (default:
-    ``lambda: synchronize(device)``); creating the Benchmark calls nothing. ``__enter__`` calls ``sync()`` once and then starts the
-    clock (``time.perf_counter``) and returns the Benchmark; ``__exit__`` calls ``sync()``
-    once, then stops the clock, stores the seconds in ``self.elapsed`` (a float), and prints
-    ``'%stime: %.4f sec' % (prefix, elapsed)`` where ``prefix`` is ``prefix + ' '`` or ``''``
+    ``lambda: synchronize(device)``); creating the Benchmark calls nothing. ``__enter__``
+    calls ``sync()`` once and then starts the clock (``time.perf_counter``) and returns the
+    Benchmark; ``__exit__`` calls ``sync()`` once, then stops the clock, stores the seconds in
+    ``self.elapsed`` (a float), and prints ``'%stime: %.4f sec' % (prefix, elapsed)`` where
+    ``prefix`` is ``prefix + ' '`` or ``''``
     (the book's format). Exceptions raised in the block are not swallowed.
     """
 
