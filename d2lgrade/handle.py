@@ -89,7 +89,7 @@ def _forkserver():
     if _FORKSERVER is None:
         import multiprocessing
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["torch", "d2lgrade.child"])
+        ctx.set_forkserver_preload(["torch", "torchvision", "d2lgrade.child"])
         _FORKSERVER = ctx
     return _FORKSERVER
 
