@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stubs", help="Write assignments/ from solutions/ (or --check for drift)")
     s.add_argument("--check", action="store_true")
     s.set_defaults(func=_cmd_stubs)
+
+    # --- whole-class commands (grade-batch, export): d2lgrade/batch_cli.py ---
+    from .batch_cli import add_commands as add_batch_commands
+    add_batch_commands(sub)
+    # --- end of whole-class commands ---
     return parser
 
 
