@@ -51,6 +51,7 @@ BATCH_FILE = "batch.json"
 GRADEBOOK = "gradebook.csv"
 HISTOGRAM = "histogram.png"
 SUMMARY = "summary.md"
+RESERVED = {GRADEBOOK, HISTOGRAM, SUMMARY, BATCH_FILE}
 #: Default wall-time limit for one submission, in seconds.
 DEFAULT_SUBMISSION_TIMEOUT = 900.0
 #: A worker is replaced after this many submissions (bounds any slow leak in one process).
@@ -99,6 +100,8 @@ def discover(submissions_dir: str | os.PathLike) -> list[Entry]:
             continue  # .DS_Store, __MACOSX, hidden folders
         stem = p.name[:-4] if p.is_file() and p.name.lower().endswith(".zip") else p.name
         name = _safe_name(stem)
+        if name.lower() in RESERVED:  # a student folder must not shadow a class file
+            name += "_"
         seen[name] += 1
         if seen[name] > 1:
             name = f"{name}-{seen[name]}"

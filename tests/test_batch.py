@@ -222,8 +222,10 @@ def test_names_seeds_and_fingerprints(tmp_path):
     (tmp_path / "ann_lee.zip").write_bytes(b"x")
     (tmp_path / "Ann_Lee.zip").write_bytes(b"y")
     (tmp_path / ".DS_Store").write_text("")
+    (tmp_path / "summary.md").write_text("")
     entries = batch.discover(tmp_path)
-    assert [e.student for e in entries] == ["Ann_Lee", "Ann_Lee-2", "ann_lee"]
+    assert [e.student for e in entries] == ["Ann_Lee", "Ann_Lee-2", "ann_lee", "summary.md_"]
+    assert [e.problem is None for e in entries] == [True, True, True, False]
     assert batch.student_seed(1, "a") == batch.student_seed(1, "a") != batch.student_seed(1, "b")
     assert batch.student_seed(1, "a") != batch.student_seed(2, "a")
     f1 = batch.fingerprint(tmp_path / "ann_lee.zip")
