@@ -23,8 +23,8 @@ submission twice gives identical scores.
 
 Fast: ``--workers`` grading processes (default: the number of cores) each import torch,
 pytest and the graders once and keep a warm forkserver (``handle.warm_up``); every
-submission still gets fresh sandboxed children from it. The parent only dispatches work
-and never imports torch itself.
+submission still gets fresh sandboxed children from it. The parent only dispatches work,
+enforces the limits and writes the class files; it never runs a grader.
 """
 from __future__ import annotations
 

@@ -105,11 +105,18 @@ def _connect(cfg, course_root: Path) -> bool:
     if ray.is_initialized():
         return False
     if cfg.ray_address:
-        ray.init(address=cfg.ray_address, log_to_driver=False,
-                 runtime_env={"working_dir": str(course_root), "excludes": SHIP_EXCLUDES})
+        from .batch import BatchError
+        extra = {}
+        if cfg.ray_address.split("://")[-1].split(":")[0] in ("127.0.0.1", "localhost"):
+            extra["_node_ip_address"] = "127.0.0.1"  # a head started on the loopback address
+        try:
+            ray.init(address=cfg.ray_address, log_to_driver=False, **extra,
+                     runtime_env={"working_dir": str(course_root), "excludes": SHIP_EXCLUDES})
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise BatchError(f"cannot connect to the Ray cluster at {cfg.ray_address}: {exc}") from None
         return True
     # A local Ray for this batch only, on the loopback address.
-    ray.init(num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False,
              _node_ip_address="127.0.0.1")
     return False
 

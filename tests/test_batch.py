@@ -259,7 +259,7 @@ def test_ray_backend_same_scores_and_gpu_placement(graded, class_dir, tmp_path):
     start = time.perf_counter()
     # A local cluster on the loopback address; it declares one GPU so that the GPU request
     # can be placed (CUDA is absent, so GPU-tier tests would still report "not run").
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False,
              _node_ip_address="127.0.0.1")
     try:
         info = batch.run_batch(batch.BatchConfig(
