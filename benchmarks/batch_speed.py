@@ -5,6 +5,8 @@ scratch with each worker count. Figures:
 
 * wall: the whole command (interpreter start, workers importing torch, grading, class files)
 * throughput: submissions per second of wall time; speed-up against one worker
+* steady throughput: completions per second between the first and the last completion
+  (the command's and the workers' start-up left out), and its speed-up
 * grading: mean time of one submission inside a worker (pytest session, graders, children),
   from the completion markers
 * overhead per submission (1 worker): wall / K - grading, i.e. worker start-up, dispatch
@@ -37,7 +39,7 @@ def make_class(dest: Path, source: Path, chapters: list[str], k: int) -> None:
                             ignore=shutil.ignore_patterns("__pycache__"))
 
 
-def run_batch(subs: Path, workers: int, chapters: list[str], env: dict) -> tuple[float, list[float], str]:
+def run_batch(subs: Path, workers: int, chapters: list[str], env: dict) -> tuple[float, list[float], str, float]:
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "d2lgrade.cli", "grade-batch", str(subs),
@@ -52,7 +54,11 @@ def run_batch(subs: Path, workers: int, chapters: list[str], env: dict) -> tuple
     if bad:
         sys.exit(f"not graded: {bad}")
     scores = sorted({f"{m['score']:g}/{m['max_score']:g}" for m in markers})
-    return wall, [m["elapsed_s"] for m in markers], ", ".join(scores)
+    # Steady state: completions per second between the first and the last one (start-up
+    # of the command and of the workers left out).
+    done = sorted(m["finished_at"] for m in markers)
+    steady = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else 0.0
+    return wall, [m["elapsed_s"] for m in markers], ", ".join(scores), steady
 
 
 def fresh_grade(source: Path, chapters: list[str], env: dict) -> float:
@@ -85,16 +91,18 @@ def main() -> None:
         single = fresh_grade(Path(ns.source), ns.chapters, env)
         rows = []
         for w in ns.workers:
-            wall, elapsed, scores = run_batch(subs, w, ns.chapters, env)
-            rows.append((w, wall, statistics.mean(elapsed), scores))
+            wall, elapsed, scores, steady = run_batch(subs, w, ns.chapters, env)
+            rows.append((w, wall, statistics.mean(elapsed), scores, steady))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, load average {load:.1f} at start; "
           f"{ns.students} submissions of {' '.join(ns.chapters)}\n")
-    print("| workers | wall | throughput | speed-up | grading per submission (mean) | scores |")
-    print("| ---: | ---: | ---: | ---: | ---: | --- |")
-    base = rows[0][1]
-    for w, wall, grading, scores in rows:
+    print("| workers | wall | throughput | speed-up | steady throughput | steady speed-up "
+          "| grading per submission (mean) | scores |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    base, base_steady = rows[0][1], rows[0][4]
+    for w, wall, grading, scores, steady in rows:
         print(f"| {w} | {wall:.1f} s | {ns.students / wall:.2f} /s | {base / wall:.2f}x | "
+              f"{steady:.2f} /s | {steady / base_steady if base_steady else 0:.2f}x | "
               f"{grading:.2f} s | {scores} |")
     w1 = rows[0]
     print(f"\nper-submission overhead with {w1[0]} worker: {w1[1] / ns.students - w1[2]:.2f} s "

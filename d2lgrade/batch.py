@@ -235,6 +235,8 @@ def finish_student(out_dir: Path, task: dict, outcomes: list[dict], **extra) -> 
         "elapsed_s": round(elapsed, 3), "finished_at": time.time(), **extra,
     }
     write_atomic(student_dir / MARKER, json.dumps(marker, indent=2))
+    for stale in student_dir.glob(".*.tmp"):  # left by a worker killed while writing
+        stale.unlink(missing_ok=True)
     return marker
 
 

@@ -22,6 +22,10 @@ def _cmd_grade_batch(ns: argparse.Namespace) -> int:
     except BatchError as exc:
         print(f"d2lgrade grade-batch: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\nd2lgrade grade-batch: interrupted; finished students are kept, run the same "
+              "command again to grade the rest", file=sys.stderr)
+        return 130
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(info["by_status"].items()))
     print(f"{info['students']} submissions ({statuses}); graded now {info['graded_now']}, "
           f"already done {info['already_done']}; {info['elapsed']:.1f} s; batch seed {info['seed']}")
@@ -56,7 +60,7 @@ def add_commands(sub) -> None:
     b.add_argument("--workers", type=int, default=None, help="Parallel graders (default: cores)")
     b.add_argument("--force", action="store_true", help="Regrade students already graded")
     b.add_argument("--retry-errors", action="store_true",
-                   help="Regrade students whose grading did not complete (timeout, crash)")
+                   help="Regrade the students whose row is not 'graded' (timeout, crash, unusable)")
     b.add_argument("--chapters", nargs="+", help="Chapters of this assignment (recommended)")
     b.add_argument("--seed", type=int, help="Batch seed (default: fresh, or the one DIR records)")
     b.add_argument("--timeout", type=float, default=900.0,

@@ -142,6 +142,20 @@ def test_restart_grades_nothing_twice_and_a_new_seed_is_refused(graded, class_di
     assert info["graded_now"] == 0 and info["already_done"] == 9 and info["seed"] == SEED
     after = {p.parent.name: p.stat().st_mtime_ns for p in out.glob(f"*/{batch.MARKER}")}
     assert after == before
+    # What a restart would grade: nothing; everyone with --force; a changed submission.
+    assert batch._prepare(cfg)[2] == []
+    force = batch.BatchConfig(class_dir, out, workers=2, chapters=[CH], seed=SEED, force=True)
+    assert len(batch._prepare(force)[2]) == 9
+    retry = batch.BatchConfig(class_dir, out, workers=2, chapters=[CH], retry_errors=True)
+    assert sorted(t["student"] for t in batch._prepare(retry)[2]) == ["eve", "frank", "grace",
+                                                                      "notes.txt"]
+    src = class_dir / "alice" / CH / "tensors.py"
+    text = src.read_text()
+    try:
+        src.write_text(text + "\n# changed after grading\n")
+        assert [t["student"] for t in batch._prepare(cfg)[2]] == ["alice"]
+    finally:
+        src.write_text(text)
     with pytest.raises(batch.BatchError, match="seed"):
         batch.run_batch(batch.BatchConfig(class_dir, out, workers=2, chapters=[CH], seed=1))
     with pytest.raises(batch.BatchError, match="chapters"):
