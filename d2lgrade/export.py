@@ -82,7 +82,10 @@ if ! command -v python3.11 >/dev/null 2>&1; then
 fi
 python3.11 -m venv /autograder/venv
 /autograder/venv/bin/python -m pip install --upgrade pip
-/autograder/venv/bin/python -m pip install /autograder/source
+# Extra pip options, e.g. an index of CPU-only torch wheels (Gradescope has no GPU): edit
+# PIP_ARGS here before uploading.
+PIP_ARGS=""
+/autograder/venv/bin/python -m pip install $PIP_ARGS /autograder/source
 # Build the data fixtures now, so grading a submission does not pay for it.
 /autograder/venv/bin/python -c "from d2lgrade.export import prepare_fixtures; prepare_fixtures()"
 """
