@@ -323,11 +323,15 @@ def kill_tree(pid: int) -> None:
 class Worker:
     """One grading process and the task it is working on."""
 
-    def __init__(self, course_root: Path, log_dir: Path, index: int):
+    def __init__(self, course_root: Path, log_dir: Path, index: int, threads: int = 1):
         r, w = os.pipe()
         env = dict(os.environ, D2LGRADE_RESULT_FD=str(w), D2LGRADE_PARENT_PID=str(os.getpid()),
                    PYTHONPATH=os.pathsep.join(p for p in (str(Path(__file__).resolve().parent.parent),
                                                           os.environ.get("PYTHONPATH")) if p))
+        # Workers share the cores: torch's thread pools (in the worker and in the
+        # submission's children, which keep these variables) get their share, unless set.
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(var, str(threads))
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log = open(log_dir / f"worker-{index}.log", "ab")
         self.proc = subprocess.Popen(
@@ -483,12 +487,14 @@ def run_local(cfg: BatchConfig, todo: list[dict], on_done) -> None:
     workers: list[Worker] = []
     index = 0
 
+    n = max(1, min(cfg.workers, len(queue)))
+    threads = max(1, (os.cpu_count() or 1) // n)
+
     def spawn() -> Worker:
         nonlocal index
         index += 1
-        return Worker(course_root, log_dir, index)
+        return Worker(course_root, log_dir, index, threads)
 
-    n = max(1, min(cfg.workers, len(queue)))
     workers = [spawn() for _ in range(n)]
     try:
         while queue or any(w.task for w in workers):
