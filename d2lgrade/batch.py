@@ -260,13 +260,17 @@ def worker_main() -> None:
     """A grading worker: reads tasks (JSON lines) on stdin, answers on the result fd."""
     fd = int(os.environ.pop("D2LGRADE_RESULT_FD"))
     _die_with_parent(int(os.environ.pop("D2LGRADE_PARENT_PID")))
-    # The imports a submission would otherwise pay for: torch, pytest, our plugin, the
-    # forkserver with torch preloaded.
+    # The imports a submission would otherwise pay for: the forkserver first (it imports
+    # torch in its own process, in parallel with ours), then torch, pytest, our plugin.
+    # (The same context and preload list as handle._forkserver(), which imports torch at
+    # its top, so it is not imported yet; handle finds this server running.)
+    import multiprocessing
+    from multiprocessing import forkserver
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["torch", "d2lgrade.child"])
+    forkserver.ensure_running()
     import pytest  # noqa: F401
     import torch  # noqa: F401
     from . import grading, plugin, report  # noqa: F401
-    from .handle import warm_up
-    warm_up()
     out = os.fdopen(fd, "w", buffering=1)
     out.write(json.dumps({"ready": os.getpid()}) + "\n")
     for line in sys.stdin:
