@@ -349,10 +349,12 @@ class Worker:
         self.started = time.monotonic()
         self.task: dict | None = None
         self.deadline = 0.0
+        self.sent_at = 0.0
         self.done_tasks = 0
 
     def send(self, task: dict, timeout: float) -> None:
         self.task = task
+        self.sent_at = time.time()
         self.deadline = time.monotonic() + timeout
         self.proc.stdin.write((json.dumps(task) + "\n").encode())
         self.proc.stdin.flush()
@@ -520,7 +522,11 @@ def run_local(cfg: BatchConfig, todo: list[dict], on_done) -> None:
                         w.stop(kill=True)
                         code = w.proc.returncode if code is None else code
                         task = w.task
-                        if task is not None:
+                        marker = read_marker(cfg.out / task["student"]) if task else None
+                        if (marker and marker.get("seed") == task["seed"]
+                                and marker.get("finished_at", 0) >= w.sent_at):
+                            on_done(marker)  # it died after finishing this student
+                        elif task is not None:
                             task["attempt"] = task.get("attempt", 1) + 1
                             if task["attempt"] <= ATTEMPTS:
                                 queue.appendleft(task)
