@@ -250,8 +250,14 @@ def run_task(task: dict) -> dict:
 # -- the worker process -----------------------------------------------------------------------
 
 def _die_with_parent(parent: int) -> None:
-    from .handle import die_with_parent
-    die_with_parent()
+    """SIGKILL this worker when the batch ends (as handle.die_with_parent, which would
+    import torch before the forkserver is started)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
     if os.getppid() != parent:  # the parent was already gone before we asked
         os._exit(1)
 
