@@ -13,7 +13,7 @@ scratch with each worker count. Figures:
   and report writing, spread over the class
 * one `d2lgrade grade` as a fresh command, for comparison (what a shell loop would pay)
 
-    python benchmarks/batch_speed.py [--students 24] [--workers 1 2 4] [--chapters ch02_preliminaries]
+    python benchmarks/batch_speed.py [--students 40] [--workers 1 2 4] [--chapters ch02_preliminaries]
 """
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def fresh_grade(source: Path, chapters: list[str], env: dict) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--students", type=int, default=24)
+    parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--workers", type=int, nargs="+",
                         default=sorted({1, 2, os.cpu_count() or 1}))
     parser.add_argument("--chapters", nargs="+", default=["ch02_preliminaries"])
