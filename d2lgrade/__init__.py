@@ -10,7 +10,20 @@ import pytest
 from .course import load_reference as reference
 from .errors import GradeFailure, StudentError
 from .forbidden import call_without
-from .tolerance import assert_close, assert_scalar_close, tolerances
+
+#: Imported on first use (PEP 562), so that commands that never compare tensors
+#: (grade-batch's parent, export, stubs) start without importing torch.
+_LAZY = {"assert_close": "tolerance", "assert_scalar_close": "tolerance", "tolerances": "tolerance"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 points = pytest.mark.points
 hidden = pytest.mark.hidden

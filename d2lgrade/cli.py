@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_stubs)
 
     _add_release_parser(sub)  # feedback / release block above
+    # --- whole-class commands (grade-batch, export): d2lgrade/batch_cli.py ---
+    from .batch_cli import add_commands as add_batch_commands
+    add_batch_commands(sub)
+    # --- end of whole-class commands ---
     return parser
 
 

@@ -101,10 +101,28 @@ def warm_up() -> None:
     forkserver.ensure_running()
 
 
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent ends (no-op elsewhere).
+
+    A child's parent is the forkserver, which exits when its grading process does, so a
+    grading process killed outright (a batch worker past its time limit, ``kill -9``)
+    leaves no student code running behind it.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _child_entry(submission_dir: str, scratch_dir: str, log_path: str, env: dict,
                  conn_in, conn_out, parent_cwd: str) -> None:
     """First code of a new child: own session, reduced environment, output to a log."""
     os.setsid()
+    die_with_parent()
     # The grader's working folder (often the course root, with solutions/ and graders/)
     # is on the inherited import path; the submission must not import from it.
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != parent_cwd]

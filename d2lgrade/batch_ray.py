@@ -1,0 +1,201 @@
+"""The Ray backend of ``grade-batch``: the same batch on a Ray cluster.
+
+Each student becomes one Ray task per *chapter group*: chapters whose graders have
+``@tier("gpu")`` tests form the GPU group, which asks Ray for ``--gpus`` GPUs (so Ray places
+it on a node that has them and sets ``CUDA_VISIBLE_DEVICES``); the other chapters run as a
+CPU task. A Ray worker is a long-lived process, so torch, pytest and the graders are
+imported once per worker, and every submission still gets fresh sandboxed children from
+the worker's forkserver, exactly as with the local backend.
+
+The submission travels as zip bytes (a folder is zipped by the driver) and the results
+come back as data; only the driver writes files, with the same atomic writes and
+completion markers as the local backend, so kill-and-resume works the same way.
+
+Running on a real cluster: see NOTES-batch.md ("Running on a Ray cluster"). In short: every
+node needs this project's Python environment (torch included, e.g. one container image);
+``--address ray://HEAD:10001`` (or ``auto`` on a cluster node) connects, and the course
+folder is shipped to the workers as the job's ``working_dir``.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+GPU_MARK = re.compile(r"""tier\(\s*["']gpu["']\s*\)""")
+#: Files left out of the course folder shipped to a remote cluster.
+SHIP_EXCLUDES = [".git", ".tox", ".venv", "fixtures/generated", "fixtures/mutants",
+                 "**/__pycache__", "*.pyc", "results", "out", ".benchmarks"]
+MAX_PAYLOAD = 200 * 1024 * 1024
+
+
+def gpu_chapters_of(course_root: Path, chapters: list[str]) -> list[str]:
+    """Chapters among ``chapters`` whose graders have ``@tier("gpu")`` tests."""
+    found = []
+    for ch in chapters:
+        for f in sorted((course_root / "graders" / ch).rglob("*.py")):
+            if GPU_MARK.search(f.read_text(errors="replace")):
+                found.append(ch)
+                break
+    return found
+
+
+def plan_groups(chapters: list[str], gpu_chapters: list[str], gpus: float) -> list[dict]:
+    """Split one student's chapters into Ray tasks with their resource requests."""
+    if gpus <= 0:
+        return [{"chapters": chapters, "num_cpus": 1, "num_gpus": 0}]
+    gpu = [c for c in chapters if c in gpu_chapters]
+    cpu = [c for c in chapters if c not in gpu_chapters]
+    groups = []
+    if cpu:
+        groups.append({"chapters": cpu, "num_cpus": 1, "num_gpus": 0})
+    if gpu:
+        groups.append({"chapters": gpu, "num_cpus": 1, "num_gpus": gpus})
+    return groups
+
+
+def submission_bytes(path: Path) -> bytes:
+    """A submission as zip bytes: a zip as it is, a folder zipped (no symlinks, no caches)."""
+    if path.is_file():
+        if path.stat().st_size > MAX_PAYLOAD:
+            raise ValueError(f"{path.name}: larger than {MAX_PAYLOAD >> 20} MiB")
+        return path.read_bytes()
+    buf = io.BytesIO()
+    total = 0
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(path.rglob("*")):
+            if f.is_symlink() or not f.is_file() or "__pycache__" in f.parts:
+                continue
+            total += f.stat().st_size
+            if total > MAX_PAYLOAD:
+                raise ValueError(f"{path.name}: larger than {MAX_PAYLOAD >> 20} MiB")
+            zf.write(f, str(f.relative_to(path)))
+    return buf.getvalue()
+
+
+def _grade_remote(task: dict, payload: bytes) -> dict:
+    """Runs on a Ray worker: unpack the payload and grade it (see batch.grade_outcome)."""
+    import ray
+    from .batch import grade_outcome
+    tmp = tempfile.mkdtemp(prefix="d2lgrade-ray-")
+    try:
+        path = os.path.join(tmp, "submission.zip")
+        with open(path, "wb") as fh:
+            fh.write(payload)
+        outcome = grade_outcome(task, path)
+        outcome["message"] = outcome["message"].replace(path, task["path"])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    ctx = ray.get_runtime_context()
+    outcome["placement"] = {"node": ctx.get_node_id()[:12], "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+                            "resources": {k: v for k, v in ctx.get_assigned_resources().items()},
+                            "chapters": task.get("chapters"),
+                            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    return outcome
+
+
+def _connect(cfg, course_root: Path) -> bool:
+    """Connect to (or start) Ray. True when the course is shipped as the working_dir."""
+    import ray
+    if ray.is_initialized():
+        return False
+    if cfg.ray_address:
+        from .batch import BatchError
+        extra = {}
+        if cfg.ray_address.split("://")[-1].split(":")[0] in ("127.0.0.1", "localhost"):
+            extra["_node_ip_address"] = "127.0.0.1"  # a head started on the loopback address
+        try:
+            ray.init(address=cfg.ray_address, log_to_driver=False, **extra,
+                     runtime_env={"working_dir": str(course_root), "excludes": SHIP_EXCLUDES})
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise BatchError(f"cannot connect to the Ray cluster at {cfg.ray_address}: {exc}") from None
+        return True
+    # A local Ray for this batch only, on the loopback address.
+    ray.init(address="local", num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False,
+             _node_ip_address="127.0.0.1")
+    return False
+
+
+def run_ray(cfg, todo: list[dict], on_done) -> None:
+    import ray
+    from .batch import finish_student
+    from .course import find_course
+    course = find_course()
+    started_here = not ray.is_initialized()
+    shipped = _connect(cfg, course.root)
+    try:
+        remote = ray.remote(max_retries=1)(_grade_remote)
+        all_chapters = course.chapters()
+        gpu_chapters = (cfg.gpu_chapters if cfg.gpu_chapters is not None
+                        else gpu_chapters_of(course.root, all_chapters))
+        cap = max(1, int(ray.cluster_resources().get("CPU", cfg.workers)))
+        # (student task, group) pairs still to submit; results gathered per student.
+        pending_groups = []
+        outcomes: dict[str, list] = {}
+        expected: dict[str, int] = {}
+        tasks = {t["student"]: t for t in todo}
+        for task in todo:
+            groups = plan_groups(task["chapters"] or all_chapters, gpu_chapters, cfg.gpus)
+            if not task["chapters"]:
+                groups = [dict(g, chapters=None) for g in groups] if len(groups) == 1 else groups
+            expected[task["student"]] = len(groups)
+            outcomes[task["student"]] = []
+            for g in groups:
+                pending_groups.append((task, g))
+        payloads: dict[str, object] = {}
+        in_flight: dict[object, tuple[dict, dict, float]] = {}
+
+        def complete(student: str, outcome: dict) -> None:
+            outcomes[student].append(outcome)
+            if len(outcomes[student]) == expected[student]:
+                task = tasks[student]
+                on_done(finish_student(cfg.out, task, outcomes[student], backend="ray",
+                                       placements=[o.get("placement") for o in outcomes[student]]))
+                payloads.pop(student, None)
+
+        while pending_groups or in_flight:
+            while pending_groups and len(in_flight) < cap:
+                task, g = pending_groups.pop(0)
+                student = task["student"]
+                if student not in payloads:
+                    try:
+                        payloads[student] = ray.put(submission_bytes(Path(task["path"])))
+                    except (OSError, ValueError) as exc:
+                        complete(student, {"status": "unusable", "message": str(exc), "results": []})
+                        continue
+                sub_task = dict(task, chapters=g["chapters"],
+                                course_root=None if shipped else str(course.root))
+                ref = remote.options(num_cpus=g["num_cpus"], num_gpus=g["num_gpus"]).remote(
+                    sub_task, payloads[student])
+                in_flight[ref] = (task, g, time.monotonic())
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
+            for ref in ready:
+                task, g, t0 = in_flight.pop(ref)
+                try:
+                    outcome = ray.get(ref)
+                except ray.exceptions.TaskCancelledError:
+                    continue  # already recorded as a timeout
+                except ray.exceptions.RayError as exc:
+                    outcome = {"status": "crashed", "results": [],
+                               "message": "the process grading this submission died twice "
+                                          f"({type(exc).__name__}); a submission that kills its "
+                                          "grader gets no credit",
+                               "elapsed": round(time.monotonic() - t0, 3)}
+                complete(task["student"], outcome)
+            now = time.monotonic()
+            for ref, (task, g, t0) in list(in_flight.items()):
+                if now - t0 > cfg.timeout:
+                    ray.cancel(ref, force=True)
+                    in_flight.pop(ref)
+                    complete(task["student"], {
+                        "status": "timeout", "results": [], "elapsed": cfg.timeout,
+                        "message": f"grading took longer than the {cfg.timeout:g} s allowed "
+                                   "for one submission and was stopped"})
+    finally:
+        if started_here:
+            ray.shutdown()
