@@ -106,8 +106,9 @@ def test_fit_linear_underfits(student, feedback):
         student.fit_and_plot(x[:100], x[100:], labels[:100], labels[100:]), 100, 1)
     best = _least_squares_mse(x[:100], labels[:100])
     feedback(f"final train loss {train_ls[-1]:.3f} (least-squares minimum {best:.3f})")
-    # The reference ends within 0.05 % of the least-squares MSE on 100 of 100 data sets.
-    assert best * 0.999 < train_ls[-1] < best * 1.05, "the final train loss of the linear fit is wrong"
+    # The reference ends within 0.05 % of the least-squares MSE on 100 of 100 data sets; one
+    # step per epoch ends 3-5 % above it (40 data sets), so the band is 1 %.
+    assert best * 0.999 < train_ls[-1] < best * 1.01, "the final train loss of the linear fit is wrong"
     assert best > 1.0, "grader data error"
 
 
