@@ -23,7 +23,7 @@ def _cmd_grade(ns: argparse.Namespace) -> int:
     output = "\n".join(run.notes)
     write_outputs(out, run.results, seed=run.seed, isolation=run.isolation,
                   execution_time=run.elapsed, output=output,
-                  protections=["child process"] if run.isolation == "process" else ["none (in-process)"])
+                  protections=run.protection_report())
     for note in run.notes:
         print(f"note: {note}")
     print(format_table(run.results, seed=run.seed, verbose=ns.verbose))

@@ -77,6 +77,9 @@ class GradingState:
     call_timeout: float
     results: dict[str, TestResult] = field(default_factory=dict)
     _submission: object = None
+    #: What the sandbox reported (kept after the submission is closed, for the reports).
+    protections: list = field(default_factory=list)
+    missing_protections: list = field(default_factory=list)
 
     def submission(self):
         if self._submission is None:
@@ -87,6 +90,8 @@ class GradingState:
 
     def close(self) -> None:
         if self._submission is not None:
+            self.protections = list(self._submission.protections)
+            self.missing_protections = list(self._submission.missing_protections)
             self._submission.close()
             self._submission = None
 
