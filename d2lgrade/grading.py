@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,7 +76,12 @@ def _safe_extract(zip_path: Path, dest: Path) -> None:
                                          "the submission")
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
                 continue  # symbolic links are not unpacked
-            zf.extract(info, dest)
+            try:
+                zf.extract(info, dest)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+                # e.g. a member whose data is larger than its header says (bad CRC)
+                raise SubmissionUnusable(f"{zip_path}: member {info.filename!r} cannot be "
+                                         f"unpacked ({exc})") from None
 
 
 def _find_chapter_root(path: Path) -> Path:

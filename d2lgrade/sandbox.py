@@ -260,6 +260,66 @@ def _landlock(policy: Policy) -> list[str]:
     return covered
 
 
+# -- seccomp ----------------------------------------------------------------------------
+
+# (AUDIT_ARCH, socket, io_uring_setup) per architecture; others get no filter (reported).
+_SECCOMP_ARCHES = {"x86_64": (0xC000003E, 41, 425), "aarch64": (0xC00000B7, 198, 425)}
+_AF_UNIX, _AF_INET, _AF_INET6, _AF_PACKET = 1, 2, 10, 17
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _seccomp() -> str:
+    """Deny creating sockets by address family (UNIX paths, IP, raw) and io_uring.
+
+    A network namespace already leaves IP with nowhere to go; this also covers machines
+    without one. ``AF_UNIX`` is denied because connecting to a UNIX socket by path (a
+    docker or X11 socket, ``/dev/log``) is not a file access Landlock checks.
+    ``socketpair`` (pipes between processes) stays allowed. io_uring could open sockets
+    without the ``socket`` system call.
+    """
+    import platform
+    arch = _SECCOMP_ARCHES.get(platform.machine())
+    if arch is None:
+        raise OSError(f"no seccomp filter for {platform.machine()}")
+    audit_arch, nr_socket, nr_io_uring = arch
+    LD, JEQ, JGE, RET = 0x20, 0x15, 0x35, 0x06
+    ALLOW, DENY = 0x7FFF0000, 0x00050000 | errno.EACCES
+    NOSYS = 0x00050000 | errno.ENOSYS
+    prog = [
+        (LD, 0, 0, 4),                      # arch
+        (JEQ, 1, 0, audit_arch),
+        (RET, 0, 0, NOSYS),                 # another ABI (i386 via int 0x80): refuse all
+        (LD, 0, 0, 0),                      # syscall number
+        (JGE, 0, 1, 0x40000000),            # x32 system calls
+        (RET, 0, 0, NOSYS),
+        (JEQ, 0, 1, nr_io_uring),
+        (RET, 0, 0, DENY),
+        (JEQ, 1, 0, nr_socket),
+        (RET, 0, 0, ALLOW),
+        (LD, 0, 0, 16),                     # socket(domain, ...): low word of args[0]
+        (JEQ, 4, 0, _AF_UNIX),
+        (JEQ, 3, 0, _AF_INET),
+        (JEQ, 2, 0, _AF_INET6),
+        (JEQ, 1, 0, _AF_PACKET),
+        (RET, 0, 0, ALLOW),
+        (RET, 0, 0, DENY),
+    ]
+    arr = (_SockFilter * len(prog))(*[_SockFilter(*ins) for ins in prog])
+    fprog = _SockFprog(len(prog), arr)
+    if _libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
+        raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP failed")
+    return ("seccomp: no new sockets of families UNIX, IPv4, IPv6, packet; no io_uring "
+            "(socketpair allowed)")
+
+
 # -- cgroups (root, or a delegated tree) ------------------------------------------------
 
 def _cgroup_dirs(controller: str) -> list[str]:
@@ -503,6 +563,26 @@ class _Active:
 ACTIVE: _Active | None = None
 
 
+def scrub_environ_block() -> bool:
+    """Zero the environment strings the process was started with.
+
+    ``os.environ.clear()`` empties the C ``environ`` array, but ``/proc/self/environ``
+    still shows the block the forkserver was exec'd with: the grader's whole environment,
+    tokens included. It lives in this (forked, private) stack memory, so overwrite it.
+    """
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            stat = f.read()
+        fields = stat[stat.rfind(b")") + 2:].split()
+        start, end = int(fields[47]), int(fields[48])  # env_start, env_end (fields 50, 51)
+        if 0 < start < end and end - start < (64 << 20):
+            ctypes.memset(start, 0, end - start)
+            return True
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def enter(policy: Policy, close_in_supervisor: list = ()) -> tuple[list[str], list[str]]:
     """Apply ``policy`` to this (new) child. Returns (active protections, missing ones).
 
@@ -515,6 +595,10 @@ def enter(policy: Policy, close_in_supervisor: list = ()) -> tuple[list[str], li
     missing: list[str] = []
     os.setsid()
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if scrub_environ_block():
+        active[1] = "reduced environment (allow-list; inherited environment block wiped)"
+    else:
+        missing.append("wiping the inherited environment block (/proc/self/environ)")
     if not policy.enabled:
         missing.append("sandbox turned off (D2LGRADE_SANDBOX=off)")
         ACTIVE = _Active(active, missing, False, policy.limits)
@@ -582,6 +666,10 @@ def enter(policy: Policy, close_in_supervisor: list = ()) -> tuple[list[str], li
     except OSError as exc:
         missing.append(f"file system restrictions (Landlock): {exc}")
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    try:
+        active.append(_seccomp())
+    except OSError as exc:
+        missing.append(f"socket filter (seccomp): {exc}")
     ACTIVE = _Active(active, missing, os.getpid() == 1, limits)
     return active, missing
 
