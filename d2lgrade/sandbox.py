@@ -77,6 +77,16 @@ class Limits:
                    reply_bytes=int(_env_num("REPLY_BYTES", d.reply_bytes)))
 
 
+def disabled_parts() -> set[str]:
+    """Mechanisms turned off with ``D2LGRADE_SANDBOX_DISABLE=landlock,seccomp,...``.
+
+    Names: namespaces, cgroup, rlimits, landlock, seccomp. Used to test the fallbacks (a
+    machine without that mechanism) and to measure each one's cost.
+    """
+    raw = os.environ.get(ENV_PREFIX.rstrip("_") + "_DISABLE", "")
+    return {p.strip().lower() for p in raw.split(",") if p.strip()}
+
+
 def enabled() -> bool:
     """The sandbox is on unless ``D2LGRADE_SANDBOX=off`` (for measuring its cost)."""
     return os.environ.get("D2LGRADE_SANDBOX", "on").lower() not in ("off", "0", "no", "false")
@@ -90,6 +100,7 @@ class Policy:
     devices: list[str] = field(default_factory=list)    # device files readable and writable
     limits: Limits = field(default_factory=Limits)
     enabled: bool = True
+    disabled: set = field(default_factory=set)
 
 
 # -- building the policy (parent) -------------------------------------------------------
@@ -161,7 +172,8 @@ def build_policy(submission_dir: str, scratch_dir: str) -> Policy:
     for pattern in _GPU_DEVICES:
         devices += [d for d in glob.glob(pattern) if not os.path.isdir(d)]
     return Policy(read=sorted(set(read)), write=[os.path.realpath(scratch_dir)],
-                  devices=devices, limits=Limits.from_env(), enabled=enabled())
+                  devices=devices, limits=Limits.from_env(), enabled=enabled(),
+                  disabled=disabled_parts())
 
 
 # -- kernel interfaces (ctypes) ---------------------------------------------------------
@@ -415,6 +427,17 @@ class _Stop(Exception):
 
 
 def _children_of(pid: int) -> list[int]:
+    if pid == os.getpid():
+        # Fast path: the kernel's list of our direct children (orphans come to us as
+        # subreaper, so an empty list means no descendants at all).
+        try:
+            kids = []
+            for tid in os.listdir("/proc/self/task"):
+                with open(f"/proc/self/task/{tid}/children") as f:
+                    kids += [int(k) for k in f.read().split()]
+            return kids
+        except OSError:
+            pass
     out = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -601,25 +624,27 @@ def enter(policy: Policy, close_in_supervisor: list = ()) -> tuple[list[str], li
         missing.append("wiping the inherited environment block (/proc/self/environ)")
     if not policy.enabled:
         missing.append("sandbox turned off (D2LGRADE_SANDBOX=off)")
-        ACTIVE = _Active(active, missing, False, policy.limits)
         return active, missing
     cuda = any(os.path.basename(d).startswith("nvidia") for d in policy.devices)
     limits = policy.limits
     # cgroups need privileges we drop below, so they come first.
-    pids_cg = _cgroup_join("pids", {"pids.max": str(limits.nproc)})
+    off = policy.disabled
+    for name in sorted(off):
+        missing.append(f"{name}: turned off (D2LGRADE_SANDBOX_DISABLE)")
+    pids_cg = None if "cgroup" in off else _cgroup_join("pids", {"pids.max": str(limits.nproc)})
     if pids_cg:
         active.append(f"processes: at most {limits.nproc} (cgroup pids.max)")
     mem_cg = None
-    if cuda:
+    if cuda and "cgroup" not in off:
         mem_bytes = str(limits.memory_mb * 1024 * 1024 + (2 << 30))
         mem_cg = _cgroup_join("memory", {"memory.limit_in_bytes": mem_bytes}) or \
             _cgroup_join("memory", {"memory.max": mem_bytes})
         if mem_cg:
             active.append(f"memory: {int(mem_bytes) >> 20} MiB (cgroup)")
-    namespaces = _unshare()
+    namespaces = [] if "namespaces" in off else _unshare()
     if namespaces:
         active.append("namespaces: " + ", ".join(namespaces))
-    else:
+    elif "namespaces" not in off:
         missing.append("namespaces: unshare is not allowed here")
     if "network" in namespaces:
         active.append("no network (empty network namespace)")
@@ -645,10 +670,11 @@ def enter(policy: Policy, close_in_supervisor: list = ()) -> tuple[list[str], li
                       "(child subreaper)")
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full log fails the write, not the process
     signal.signal(signal.SIGXCPU, signal.SIG_DFL)
-    got, lost = _rlimits(limits, cuda)
-    active += got
-    missing += lost
-    if not pids_cg:
+    if "rlimits" not in off:
+        got, lost = _rlimits(limits, cuda)
+        active += got
+        missing += lost
+    if not pids_cg and "rlimits" not in off:
         if "user" in namespaces and os.geteuid() != 0:
             # In a fresh user namespace the per-user count starts at zero: a real cap.
             try:
@@ -662,12 +688,16 @@ def enter(policy: Policy, close_in_supervisor: list = ()) -> tuple[list[str], li
             missing.append("process count: no writable pids cgroup, and RLIMIT_NPROC does not "
                            "bind root (processes are still all killed after each call)")
     try:
+        if "landlock" in off:
+            raise OSError("turned off")
         active += _landlock(policy)
     except OSError as exc:
-        missing.append(f"file system restrictions (Landlock): {exc}")
+        if "landlock" not in off:
+            missing.append(f"file system restrictions (Landlock): {exc}")
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
     try:
-        active.append(_seccomp())
+        if "seccomp" not in off:
+            active.append(_seccomp())
     except OSError as exc:
         missing.append(f"socket filter (seccomp): {exc}")
     ACTIVE = _Active(active, missing, os.getpid() == 1, limits)

@@ -246,3 +246,20 @@ def test_zip_symlink_out_of_the_submission_is_not_followed(tmp_path):
     tests = {short(t["name"]): t for t in data["tests"]}
     assert data["score"] == 0
     assert "no module" in tests["test_broadcast_add_book_example"]["output"]
+
+
+# -- fallbacks --------------------------------------------------------------------------
+
+def test_without_any_kernel_mechanism_grading_still_completes(tmp_path, monkeypatch):
+    """A machine with none of them: each is reported missing, nothing crashes, and the
+    child-process protections (exit, crash, hang, detached processes) still hold."""
+    monkeypatch.setenv("D2LGRADE_SANDBOX_DISABLE", "namespaces,cgroup,rlimits,landlock,seccomp")
+    for name in ("os_exit", "infinite_loop", "detached_survivors"):
+        entry = MANIFEST[name]
+        run, data = grade(ATTACKS / name, tmp_path / name, entry["scope"])
+        passed = sorted(short(t["name"]) for t in data["tests"] if t["status"] == "passed")
+        assert passed == entry["passed"], name
+        report = data["extra_data"]["protections"]
+        assert sum(p.startswith("MISSING: ") for p in report) >= 5, report
+        assert any("child subreaper" in p for p in report), report
+        assert not survivors(), survivors()
