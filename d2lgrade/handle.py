@@ -202,7 +202,7 @@ class ProcessTransport:
         if head_len + body_len > cap:
             self.kill()
             raise BadReply(f"the submission's reply ({(head_len + body_len) >> 20} MiB) is larger "
-                           f"than the {cap >> 20} MiB allowed")
+                           f"than the {cap >> 20} MiB limit")
         return prefix + self._read_exact(head_len + body_len, deadline, what)
 
     def exchange(self, frame: bytes, timeout: float) -> bytes:

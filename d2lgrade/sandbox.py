@@ -141,33 +141,51 @@ def _grant(path: str, secrets: list[str], out: list[str], depth: int = 0) -> Non
 
 
 def build_policy(submission_dir: str, scratch_dir: str) -> Policy:
-    """The allow-lists for one submission: its own files, Python, public fixtures, scratch."""
-    secrets = [os.path.realpath(os.getcwd())]
+    """The allow-lists for one submission: its own files, Python, public fixtures, scratch.
+
+    Hidden: the course's solutions/, graders/, fixtures/ (except fixtures/generated),
+    tests/ and .git, and the grader's working folder. A Python folder that contains one of
+    them (the course root on ``sys.path``) is left out as a whole; the engine's own package
+    is granted by itself. A virtual environment inside the course root (``.tox``,
+    ``.venv``) is granted, since it contains no secret.
+    """
+    cwd = os.path.realpath(os.getcwd())
+    hide: list[str] = []            # never readable
+    roots: list[str] = [cwd]        # folders that hold secrets: never granted whole
     public: list[str] = []
     try:
         from .course import find_course
         course = find_course()
-        secrets.append(str(course.root.resolve()))
+        root = str(course.root.resolve())
+        roots.append(root)
+        hide += [os.path.join(root, n) for n in ("solutions", "graders", "fixtures", "tests",
+                                                  ".git", "results")]
         generated = course.fixtures / "generated"  # git-ignored; the graders fill it later
         generated.mkdir(parents=True, exist_ok=True)
         public.append(str(generated))
     except Exception:  # no course (a bare Submission in a test): nothing extra to hide
         pass
-    secrets = [s for s in secrets if s != "/"]
+    hide.append(os.path.join(cwd, "results"))
+    roots = [r for r in roots if r != "/"]
     read: list[str] = []
     # The submission and the course's public fixtures are readable even inside the course.
     for p in [submission_dir, *public]:
         if os.path.exists(p):
             read.append(os.path.realpath(p))
     if os.environ.get("D2L_DATA_DIR"):
-        _grant(os.environ["D2L_DATA_DIR"], [], read)
-    candidates = [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
-                  *[p for p in sys.path if p], *_SYSTEM_READ, *_ETC_READ]
+        _grant(os.environ["D2L_DATA_DIR"], hide, read)
     import d2lgrade
     # The engine's own package may live inside the course root; it is public code.
     read.append(os.path.dirname(os.path.realpath(d2lgrade.__file__)))
-    for c in candidates:
-        _grant(c, secrets, read)
+    python = [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
+              *[p for p in sys.path if p]]
+    for c in python:
+        c = os.path.realpath(c)
+        if os.path.exists(c) and not any(_is_within(r, c) for r in roots + hide) \
+                and not any(_is_within(c, h) for h in hide):
+            read.append(c)
+    for c in [*_SYSTEM_READ, *_ETC_READ]:
+        _grant(c, hide + roots, read)
     devices = [d for d in _DEVICES if os.path.exists(d)]
     for pattern in _GPU_DEVICES:
         devices += [d for d in glob.glob(pattern) if not os.path.isdir(d)]

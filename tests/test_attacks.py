@@ -31,14 +31,23 @@ CANARY = "d2lgrade-attack-canary"
 PORT = 47391
 UNIX_PATH = "/tmp/d2lgrade-attack.sock"
 
-# A secret in the grader's environment from the start (as a CI token would be), and small
-# limits so the resource attacks end quickly.
+# A secret in the grader's environment (as a CI token would be: set at import, so a
+# forkserver started by this module has it too), and small limits so the resource attacks
+# end quickly (set only while this module runs).
 SECRET = f"grader-secret-{os.getpid()}-{time.time_ns()}"
 os.environ["D2LGRADE_ATTACK_SECRET"] = SECRET
-os.environ["D2LGRADE_SANDBOX_MEMORY_MB"] = "1024"
-os.environ["D2LGRADE_SANDBOX_NPROC"] = "64"
-os.environ["D2LGRADE_SANDBOX_REPLY_BYTES"] = str(64 << 20)
 NPROC = 64
+SMALL_LIMITS = {"D2LGRADE_SANDBOX_MEMORY_MB": "1024", "D2LGRADE_SANDBOX_NPROC": str(NPROC),
+                "D2LGRADE_SANDBOX_REPLY_BYTES": str(64 << 20)}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _small_limits():
+    mp = pytest.MonkeyPatch()
+    for key, value in SMALL_LIMITS.items():
+        mp.setenv(key, value)
+    yield
+    mp.undo()
 
 
 def grade(path: Path, out: Path, scope: str = "tensors"):
@@ -263,3 +272,25 @@ def test_without_any_kernel_mechanism_grading_still_completes(tmp_path, monkeypa
         assert sum(p.startswith("MISSING: ") for p in report) >= 5, report
         assert any("child subreaper" in p for p in report), report
         assert not survivors(), survivors()
+
+
+def test_submission_time_budget_spans_children(tmp_path, monkeypatch):
+    """Per-submission wall time: after the budget is spent, calls fail at once."""
+    from d2lgrade.errors import StudentTimeout
+    from d2lgrade.handle import Submission
+    monkeypatch.setenv("D2LGRADE_SANDBOX_WALL_S", "2.5")
+    (tmp_path / "m.py").write_text("def loop():\n    while True:\n        pass\n\n\n"
+                                   "def ok():\n    return 1\n")
+    sub = Submission(str(tmp_path), call_timeout=1.5)
+    try:
+        m = sub.module("m")
+        assert m.ok() == 1
+        for _ in range(2):               # 1.5 s, then the 1 s that is left
+            with pytest.raises(StudentTimeout, match="time limit"):
+                m.loop()
+        start = time.monotonic()
+        with pytest.raises(StudentTimeout, match="total time budget"):
+            m.ok()
+        assert time.monotonic() - start < 0.5
+    finally:
+        sub.close()
