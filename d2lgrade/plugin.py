@@ -239,6 +239,24 @@ def _d2l_per_test(request: pytest.FixtureRequest):
             state._submission.call_timeout = previous
 
 
+@pytest.fixture
+def tmp_path(request: pytest.FixtureRequest, tmp_path_factory) -> Path:
+    """pytest's ``tmp_path``; for grader tests, a fresh folder in the submission's scratch.
+
+    The sandboxed child may write only its scratch folder, and graders hand ``tmp_path``
+    to student code (save/load), so grader tests get theirs there. Other tests get
+    pytest's usual one.
+    """
+    import re
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", request.node.name)[:40]
+    if not is_grader_item(request.node):
+        return tmp_path_factory.mktemp(name, numbered=True)
+    import tempfile
+    base = Path(request.config.stash[STATE].submission().scratch_dir) / "tests"
+    base.mkdir(exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=name + "-", dir=base))
+
+
 @pytest.fixture(autouse=False)
 def feedback(request: pytest.FixtureRequest):
     lines = request.node.stash.setdefault(FEEDBACK, [])
