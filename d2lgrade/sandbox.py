@@ -62,6 +62,8 @@ class Limits:
     fsize_bytes: int = 32 * 1024 * 1024
     #: Open files per process.
     nofile: int = 1024
+    #: Size of the child's private /dev/shm.
+    shm_mb: int = 256
     #: Largest reply the parent reads from the child (bytes).
     reply_bytes: int = 256 * 1024 * 1024
 
@@ -438,6 +440,23 @@ def _unshare() -> list[str]:
     return []
 
 
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_char_p]
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+
+
+def _private_shm(size_mb: int) -> bool:
+    """A private, size-capped tmpfs on /dev/shm (for multiprocessing's semaphores and
+    DataLoader workers), gone with the namespace. Needs a mount namespace."""
+    if not os.path.isdir("/dev/shm") or _libc.unshare(ctypes.c_int(CLONE_NEWNS)) != 0:
+        return False
+    if _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        return False
+    opts = f"size={size_mb}m,mode=1777".encode()
+    return _libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                       opts) == 0
+
+
 # -- the supervisor ---------------------------------------------------------------------
 
 class _Stop(Exception):
@@ -668,6 +687,12 @@ def enter(policy: Policy, close_in_supervisor: list = ()) -> tuple[list[str], li
         active.append("no network (empty network namespace)")
     else:
         missing.append("network namespace")
+    if namespaces and _private_shm(limits.shm_mb):
+        policy.write.append("/dev/shm")
+        active.append(f"private /dev/shm ({limits.shm_mb} MiB tmpfs in a mount namespace)")
+    else:
+        missing.append("private /dev/shm (multiprocessing locks and DataLoader workers "
+                       "will fail with PermissionError)")
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     pid = os.fork()
     if pid != 0:  # the supervisor: trusted code only
