@@ -526,7 +526,7 @@ def _reap(timeout: float = 0.0) -> None:
             time.sleep(0.005)
 
 
-def _supervise(server_pid: int, namespaces: list[str]) -> None:
+def _supervise(server_pid: int, namespaces: list[str], cgroups: list[str] = ()) -> None:
     """Wait for the server; then make sure nothing it started survives; exit like it."""
     def stop(signum, frame):
         raise _Stop
@@ -551,6 +551,12 @@ def _supervise(server_pid: int, namespaces: list[str]) -> None:
     # With a PID namespace the kernel has killed everything in it when its init (the
     # server) was reaped; without one, orphans were reparented to us (subreaper).
     kill_descendants()
+    for path in cgroups:  # leave our cgroups and remove them (the parent retries)
+        try:
+            _write(os.path.join(os.path.dirname(path), "cgroup.procs"), str(os.getpid()))
+            os.rmdir(path)
+        except OSError:
+            pass
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig not in (signal.SIGKILL, signal.SIGSTOP):
@@ -699,7 +705,7 @@ def enter(policy: Policy, close_in_supervisor: list = ()) -> tuple[list[str], li
         try:
             for obj in close_in_supervisor:
                 obj.close() if hasattr(obj, "close") else os.close(obj)
-            _supervise(pid, namespaces)
+            _supervise(pid, namespaces, [c for c in (pids_cg, mem_cg) if c])
         finally:
             os._exit(1)
     # -- the server --
