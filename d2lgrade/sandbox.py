@@ -432,8 +432,11 @@ def _unshare() -> list[str]:
                 _write("/proc/self/setgroups", "deny")
             except OSError:
                 pass
-            _write("/proc/self/uid_map", f"{uid} {uid} 1")
-            _write("/proc/self/gid_map", f"{gid} {gid} 1")
+            try:
+                _write("/proc/self/uid_map", f"{uid} {uid} 1")
+                _write("/proc/self/gid_map", f"{gid} {gid} 1")
+            except OSError:
+                pass  # ids show as the overflow id inside; access checks are unchanged
         names = [n for f, n in ((CLONE_NEWUSER, "user"), (CLONE_NEWNET, "network"),
                                 (CLONE_NEWPID, "pid"), (CLONE_NEWIPC, "ipc")) if flags & f]
         return names
@@ -649,6 +652,14 @@ def scrub_environ_block() -> bool:
     return False
 
 
+def _safe(fn, *args):
+    """``fn(*args)``, or None if it fails: a missing mechanism is reported, never fatal."""
+    try:
+        return fn(*args)
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def enter(policy: Policy, close_in_supervisor: list = ()) -> tuple[list[str], list[str]]:
     """Apply ``policy`` to this (new) child. Returns (active protections, missing ones).
 
@@ -674,17 +685,17 @@ def enter(policy: Policy, close_in_supervisor: list = ()) -> tuple[list[str], li
     off = policy.disabled
     for name in sorted(off):
         missing.append(f"{name}: turned off (D2LGRADE_SANDBOX_DISABLE)")
-    pids_cg = None if "cgroup" in off else _cgroup_join("pids", {"pids.max": str(limits.nproc)})
+    pids_cg = None if "cgroup" in off else _safe(_cgroup_join, "pids", {"pids.max": str(limits.nproc)})
     if pids_cg:
         active.append(f"processes: at most {limits.nproc} (cgroup pids.max)")
     mem_cg = None
     if cuda and "cgroup" not in off:
         mem_bytes = str(limits.memory_mb * 1024 * 1024 + (2 << 30))
-        mem_cg = _cgroup_join("memory", {"memory.limit_in_bytes": mem_bytes}) or \
-            _cgroup_join("memory", {"memory.max": mem_bytes})
+        mem_cg = _safe(_cgroup_join, "memory", {"memory.limit_in_bytes": mem_bytes}) or \
+            _safe(_cgroup_join, "memory", {"memory.max": mem_bytes})
         if mem_cg:
             active.append(f"memory: {int(mem_bytes) >> 20} MiB (cgroup)")
-    namespaces = [] if "namespaces" in off else _unshare()
+    namespaces = [] if "namespaces" in off else (_safe(_unshare) or [])
     if namespaces:
         active.append("namespaces: " + ", ".join(namespaces))
     elif "namespaces" not in off:
@@ -693,7 +704,7 @@ def enter(policy: Policy, close_in_supervisor: list = ()) -> tuple[list[str], li
         active.append("no network (empty network namespace)")
     else:
         missing.append("network namespace")
-    if namespaces and _private_shm(limits.shm_mb):
+    if namespaces and _safe(_private_shm, limits.shm_mb):
         policy.write.append("/dev/shm")
         active.append(f"private /dev/shm ({limits.shm_mb} MiB tmpfs in a mount namespace)")
     else:
@@ -740,14 +751,14 @@ def enter(policy: Policy, close_in_supervisor: list = ()) -> tuple[list[str], li
         if "landlock" in off:
             raise OSError("turned off")
         active += _landlock(policy)
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - a missing mechanism never stops grading
         if "landlock" not in off:
             missing.append(f"file system restrictions (Landlock): {exc}")
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
     try:
         if "seccomp" not in off:
             active.append(_seccomp())
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001
         missing.append(f"socket filter (seccomp): {exc}")
     ACTIVE = _Active(active, missing, os.getpid() == 1, limits)
     return active, missing
