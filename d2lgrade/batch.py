@@ -188,6 +188,7 @@ def grade_outcome(task: dict, submission: str | os.PathLike | None = None) -> di
                     call_timeout=task.get("call_timeout", 30.0))
         outcome["results"] = [r.to_dict() for r in run.results]
         outcome["notes"] = run.notes
+        outcome["protections"] = run.protection_report()
         outcome["chapters"] = run.chapters
         if not run.results:
             outcome["status"], outcome["message"] = "unusable", "no tests were collected"
@@ -205,6 +206,12 @@ def _test_results(outcome_results: list[dict]):
     return [TestResult(**d) for d in outcome_results]
 
 
+def _protections(outcomes: list[dict]) -> list[str]:
+    """What the sandbox reported for this student's children (every chapter group's)."""
+    seen = [p for o in outcomes for p in o.get("protections", [])]
+    return list(dict.fromkeys(seen)) + ["batch worker"] if seen else ["batch worker (no student code ran)"]
+
+
 def finish_student(out_dir: Path, task: dict, outcomes: list[dict], **extra) -> dict:
     """Merge the outcomes of one student, write its reports and, last, its marker."""
     from .report import by_chapter, gradescope_results, junit_xml, totals
@@ -218,7 +225,7 @@ def finish_student(out_dir: Path, task: dict, outcomes: list[dict], **extra) -> 
     student_dir = out_dir / task["student"]
     data = gradescope_results(results, seed=task["seed"], isolation="process",
                               execution_time=elapsed, output=output,
-                              protections=["child process", "batch worker"])
+                              protections=_protections(outcomes))
     data["extra_data"].update(student=task["student"], batch_seed=task["batch_seed"],
                               status=status)
     write_atomic(student_dir / "results.json", json.dumps(data, indent=2))
@@ -250,8 +257,8 @@ def run_task(task: dict) -> dict:
 # -- the worker process -----------------------------------------------------------------------
 
 def _die_with_parent(parent: int) -> None:
-    """SIGKILL this worker when the batch ends (as handle.die_with_parent, which would
-    import torch before the forkserver is started)."""
+    """SIGKILL this worker when the batch ends (Linux ``PR_SET_PDEATHSIG``; the student
+    children get the same from ``sandbox.enter``)."""
     if sys.platform.startswith("linux"):
         try:
             import ctypes

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode, resolve_name
 
-from . import probes, wire
+from . import probes, sandbox, wire
 
 #: Longest traceback text sent back for one exception.
 MAX_TRACEBACK_CHARS = 4000
@@ -165,12 +165,15 @@ class Server:
     # -- requests ---------------------------------------------------------------------
     def handle(self, frame: bytes) -> bytes:
         header, blobs = wire.unpack(frame)
+        sandbox.before_call(header.get("limit_s"))
         try:
-            return self._dispatch(header, blobs)
+            reply = self._dispatch(header, blobs)
         except BaseException as exc:  # noqa: BLE001 - every student failure becomes a reply
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            return wire.pack({"error": _describe(exc, self.submission_dir)}, [])
+            reply = wire.pack({"error": _describe(exc, self.submission_dir)}, [])
+        sandbox.after_call()  # processes the call started end with it
+        return reply
 
     def _dispatch(self, header: dict, blobs: list[bytes]) -> bytes:
         op = header.get("op")
@@ -251,9 +254,9 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def serve(submission_dir: str, fd_in: int, fd_out: int) -> None:
+def serve(submission_dir: str, fd_in: int, fd_out: int, info: dict | None = None) -> None:
     server = Server(submission_dir)
-    _write_all(fd_out, wire.pack({"ok": "ready"}, []))
+    _write_all(fd_out, wire.pack({"ok": "ready", **(info or {})}, []))
     while True:
         try:
             prefix = _read_exact(fd_in, 16)

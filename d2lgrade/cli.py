@@ -23,7 +23,7 @@ def _cmd_grade(ns: argparse.Namespace) -> int:
     output = "\n".join(run.notes)
     write_outputs(out, run.results, seed=run.seed, isolation=run.isolation,
                   execution_time=run.elapsed, output=output,
-                  protections=["child process"] if run.isolation == "process" else ["none (in-process)"])
+                  protections=run.protection_report())
     # feedback page for the student (d2lgrade.feedback_html); a drawing problem never stops grading
     from .feedback_html import write_feedback_html
     from .report import use_color

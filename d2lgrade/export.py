@@ -184,7 +184,7 @@ def grade_to(submission: Path, out: Path, config: dict, who: str | None) -> dict
     output = "\n".join([*run.notes, table])
     data = write_outputs(out, run.results, seed=seed, isolation=run.isolation,
                          execution_time=run.elapsed, output=output,
-                         protections=["child process"])
+                         protections=run.protection_report())
     print(table)
     return data
 

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,16 @@ class GradeRun:
     chapters: list[str]
     elapsed: float
     notes: list[str] = field(default_factory=list)
+    protections: list[str] = field(default_factory=list)
+    missing_protections: list[str] = field(default_factory=list)
+
+    def protection_report(self) -> list[str]:
+        """For ``results.json``: what was active, then what was missing (marked so)."""
+        if self.isolation != "process":
+            return ["none (in-process, --isolation none)"]
+        if not self.protections:
+            return ["child process (no student code ran)"]
+        return [*self.protections, *[f"MISSING: {m}" for m in self.missing_protections]]
 
     @property
     def score(self) -> float:
@@ -65,7 +76,12 @@ def _safe_extract(zip_path: Path, dest: Path) -> None:
                                          "the submission")
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
                 continue  # symbolic links are not unpacked
-            zf.extract(info, dest)
+            try:
+                zf.extract(info, dest)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+                # e.g. a member whose data is larger than its header says (bad CRC)
+                raise SubmissionUnusable(f"{zip_path}: member {info.filename!r} cannot be "
+                                         f"unpacked ({exc})") from None
 
 
 def _find_chapter_root(path: Path) -> Path:
@@ -136,6 +152,7 @@ class _Collector:
     def __init__(self) -> None:
         self.results: list[TestResult] = []
         self.seed: int | None = None
+        self.protections: tuple[list, list] = ([], [])
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -143,6 +160,7 @@ class _Collector:
         state.close()  # the child is gone before anything is reported
         self.results = list(state.results.values())
         self.seed = state.seed
+        self.protections = (state.protections, state.missing_protections)
 
 
 def run_graders(submission_dir: Path, course: Course, chapters: list[str], *, seed: int | None,
@@ -173,7 +191,9 @@ def run_graders(submission_dir: Path, course: Course, chapters: list[str], *, se
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raise RuntimeError(f"the graders could not run (pytest exit code {int(code)}):\n"
                            f"{sink.getvalue()[-3000:]}")
-    return GradeRun(collector.results, collector.seed, isolation, chapters, elapsed)
+    return GradeRun(collector.results, collector.seed, isolation, chapters, elapsed,
+                    protections=collector.protections[0],
+                    missing_protections=collector.protections[1])
 
 
 def select_chapters(course: Course, submission_dir: Path, requested: list[str] | None) -> tuple[list[str], list[str]]:

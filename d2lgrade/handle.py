@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from . import wire
+from .sandbox import clean_text, describe_signal
 from .errors import (BadReply, StaleHandle, StudentCrash, StudentException, StudentExit,
                      StudentTimeout)
 
@@ -101,28 +102,9 @@ def warm_up() -> None:
     forkserver.ensure_running()
 
 
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent ends (no-op elsewhere).
-
-    A child's parent is the forkserver, which exits when its grading process does, so a
-    grading process killed outright (a batch worker past its time limit, ``kill -9``)
-    leaves no student code running behind it.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _child_entry(submission_dir: str, scratch_dir: str, log_path: str, env: dict,
-                 conn_in, conn_out, parent_cwd: str) -> None:
-    """First code of a new child: own session, reduced environment, output to a log."""
-    os.setsid()
-    die_with_parent()
+                 conn_in, conn_out, parent_cwd: str, policy=None) -> None:
+    """First code of a new child: reduced environment, output to a log, then the sandbox."""
     # The grader's working folder (often the course root, with solutions/ and graders/)
     # is on the inherited import path; the submission must not import from it.
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != parent_cwd]
@@ -134,8 +116,16 @@ def _child_entry(submission_dir: str, scratch_dir: str, log_path: str, env: dict
     os.dup2(devnull, 0)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
+    os.close(log_fd)
+    os.close(devnull)
+    from . import sandbox
+    if policy is None:
+        policy = sandbox.Policy(enabled=False)
+    # Returns in the server only; the supervisor waits outside and never comes back here.
+    active, missing = sandbox.enter(policy, close_in_supervisor=[conn_in, conn_out])
     from .child import serve
-    serve(submission_dir, conn_in.fileno(), conn_out.fileno())
+    serve(submission_dir, conn_in.fileno(), conn_out.fileno(),
+          info={"protections": active, "missing": missing})
 
 
 class ProcessTransport:
@@ -143,8 +133,10 @@ class ProcessTransport:
 
     name = "process"
 
-    def __init__(self, submission_dir: str, scratch_dir: str):
+    def __init__(self, submission_dir: str, scratch_dir: str, policy=None):
         import multiprocessing.connection as mpc
+        from . import sandbox
+        self.policy = policy or sandbox.build_policy(submission_dir, scratch_dir)
         self.submission_dir = submission_dir
         self.scratch_dir = scratch_dir
         self.log_path = os.path.join(scratch_dir, "child-output.log")
@@ -156,7 +148,8 @@ class ProcessTransport:
         ctx = _forkserver()
         self.proc = ctx.Process(target=_child_entry, daemon=False,
                                 args=(submission_dir, scratch_dir, self.log_path, env,
-                                      child_in, child_out, os.path.abspath(os.getcwd())))
+                                      child_in, child_out, os.path.abspath(os.getcwd()),
+                                      self.policy))
         self.proc.start()
         child_in.close()
         child_out.close()
@@ -165,6 +158,8 @@ class ProcessTransport:
         header, _ = wire.unpack(self._read_frame(time.monotonic() + STARTUP_TIMEOUT, "start"))
         if header.get("ok") != "ready":
             raise StudentCrash("the grading child did not start")
+        self.protections = [str(p) for p in header.get("protections", [])][:50]
+        self.missing = [str(p) for p in header.get("missing", [])][:50]
 
     def _log_tail(self) -> str:
         try:
@@ -173,7 +168,7 @@ class ProcessTransport:
                 text = f.read().decode("utf-8", "replace")
         except OSError:
             return ""
-        text = "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text).strip()
+        text = clean_text(text).strip()
         return f"\nLast output of the submission:\n{text}" if text else ""
 
     def _read_exact(self, n: int, deadline: float, what: str) -> bytes:
@@ -191,7 +186,7 @@ class ProcessTransport:
                 code = self.proc.exitcode
                 self.kill()
                 raise StudentCrash(f"the submission's process ended during {what} "
-                                   f"(exit code {code}){self._log_tail()}")
+                                   f"({describe_signal(code)}){self._log_tail()}")
             chunks.append(chunk)
             n -= len(chunk)
         return b"".join(chunks)
@@ -203,6 +198,11 @@ class ProcessTransport:
         except wire.WireError as exc:
             self.kill()
             raise BadReply(f"the submission's process sent an unusable reply: {exc}") from None
+        cap = self.policy.limits.reply_bytes
+        if head_len + body_len > cap:
+            self.kill()
+            raise BadReply(f"the submission's reply ({(head_len + body_len) >> 20} MiB) is larger "
+                           f"than the {cap >> 20} MiB limit")
         return prefix + self._read_exact(head_len + body_len, deadline, what)
 
     def exchange(self, frame: bytes, timeout: float) -> bytes:
@@ -222,13 +222,25 @@ class ProcessTransport:
         return self.to_child != -1 and self.proc.is_alive()
 
     def kill(self) -> None:
-        """End the child and everything in its process group."""
+        """End the child and every process it started.
+
+        The supervisor gets SIGTERM first: it kills the server and waits until the server's
+        PID namespace (or subtree) is empty. SIGKILL to the process group is the fallback.
+        """
         if self.proc.pid is not None:
+            if self.proc.exitcode is None:
+                try:
+                    os.kill(self.proc.pid, signal.SIGTERM)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                self.proc.join(timeout=5)
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
             self.proc.join(timeout=10)
+            from .sandbox import remove_cgroups
+            remove_cgroups(self.proc.pid)
         for conn in (self._to_child, self._from_child):
             conn.close()
         self.to_child = self.from_child = -1
@@ -265,6 +277,12 @@ class Submission:
         self.generation = 0
         self._transport = None
         self.restarts = 0
+        self._policy = None
+        #: Protections active in the last child (and ones that could not be applied).
+        self.protections: list[str] = []
+        self.missing_protections: list[str] = []
+        #: Wall-clock seconds spent in calls, summed over every child of this submission.
+        self.time_spent = 0.0
 
     # -- transport lifecycle -----------------------------------------------------------
     def _connect(self):
@@ -275,7 +293,12 @@ class Submission:
             self.restarts += 1
         self.generation += 1
         if self.isolation == "process":
-            self._transport = ProcessTransport(self.path, self.scratch_dir)
+            if self._policy is None:
+                from .sandbox import build_policy
+                self._policy = build_policy(self.path, self.scratch_dir)
+            self._transport = ProcessTransport(self.path, self.scratch_dir, self._policy)
+            self.protections = self._transport.protections
+            self.missing_protections = self._transport.missing
         else:
             self._transport = LoopbackTransport(self.path)
         return self._transport
@@ -291,13 +314,25 @@ class Submission:
     # -- requests ----------------------------------------------------------------------
     def _request(self, header: dict, blobs: list[bytes], timeout: float | None,
                  arg_roots: dict | None = None) -> tuple[Any, dict]:
+        timeout = timeout or self.call_timeout
+        if self.isolation == "process":
+            budget = (self._policy.limits.submission_wall_s if self._policy is not None
+                      else float("inf"))
+            if self.time_spent >= budget:
+                raise StudentTimeout(f"the submission used up its total time budget "
+                                     f"({budget:g} s of calls); this test was not run")
+            timeout = min(timeout, max(1.0, budget - self.time_spent))
         transport = self._connect()
+        header = {**header, "limit_s": timeout}
         frame = wire.pack(header, blobs)
+        start = time.monotonic()
         try:
-            reply = transport.exchange(frame, timeout or self.call_timeout)
+            reply = transport.exchange(frame, timeout)
         except (StudentTimeout, StudentCrash, BadReply):
             self._transport = None  # next request starts a fresh child
             raise
+        finally:
+            self.time_spent += time.monotonic() - start
         try:
             head, rblobs = wire.unpack(reply)
             if "error" in head:
@@ -313,8 +348,9 @@ class Submission:
 
     def _resolve(self, node: dict, arg_roots: dict | None, generation: int) -> Any:
         if "$ref" in node:
-            return RemoteObject(self, int(node["$ref"]), generation, str(node.get("type", "?")),
-                                str(node.get("repr", ""))[:200], bool(node.get("callable")))
+            return RemoteObject(self, int(node["$ref"]), generation,
+                                clean_text(node.get("type", "?"), 200),
+                                clean_text(node.get("repr", ""), 200), bool(node.get("callable")))
         orig = _follow(arg_roots, node["$arg"] if "$arg" in node else node["$alias"])
         if "$arg" in node:
             return orig
@@ -326,15 +362,16 @@ class Submission:
 
     @staticmethod
     def _error(err: dict) -> Exception:
-        kind, etype = err.get("kind"), str(err.get("type", "Exception"))
-        message = str(err.get("message", ""))
+        # Everything here was written by the submission: no terminal control sequences.
+        kind, etype = err.get("kind"), clean_text(err.get("type", "Exception"), 200)
+        message = clean_text(err.get("message", ""), 2000)
+        tb = clean_text(err.get("traceback", ""), 4000)
         if kind == "exit":
             return StudentExit(f"the submission {message}")
         if etype == "NotImplementedError":
             return StudentException(f"not implemented yet (NotImplementedError: {message})",
-                                    etype, str(err.get("traceback", "")))
-        return StudentException(f"{etype}: {message}\n{err.get('traceback', '')}".rstrip(),
-                                etype, str(err.get("traceback", "")))
+                                    etype, tb)
+        return StudentException(f"{etype}: {message}\n{tb}".rstrip(), etype, tb)
 
     def _encode_call(self, args: tuple, kwargs: dict) -> tuple[dict, list, dict]:
         """Header fields, blobs and argument roots for a call.

@@ -81,6 +81,9 @@ class GradingState:
     call_timeout: float
     results: dict[str, TestResult] = field(default_factory=dict)
     _submission: object = None
+    #: What the sandbox reported (kept after the submission is closed, for the reports).
+    protections: list = field(default_factory=list)
+    missing_protections: list = field(default_factory=list)
 
     def submission(self):
         if self._submission is None:
@@ -91,6 +94,8 @@ class GradingState:
 
     def close(self) -> None:
         if self._submission is not None:
+            self.protections = list(self._submission.protections)
+            self.missing_protections = list(self._submission.missing_protections)
             self._submission.close()
             self._submission = None
 
@@ -239,6 +244,24 @@ def _d2l_per_test(request: pytest.FixtureRequest):
         state.call_timeout = previous
         if state._submission is not None:
             state._submission.call_timeout = previous
+
+
+@pytest.fixture
+def tmp_path(request: pytest.FixtureRequest, tmp_path_factory) -> Path:
+    """pytest's ``tmp_path``; for grader tests, a fresh folder in the submission's scratch.
+
+    The sandboxed child may write only its scratch folder, and graders hand ``tmp_path``
+    to student code (save/load), so grader tests get theirs there. Other tests get
+    pytest's usual one.
+    """
+    import re
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", request.node.name)[:40]
+    if not is_grader_item(request.node):
+        return tmp_path_factory.mktemp(name, numbered=True)
+    import tempfile
+    base = Path(request.config.stash[STATE].submission().scratch_dir) / "tests"
+    base.mkdir(exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=name + "-", dir=base))
 
 
 @pytest.fixture(autouse=False)
