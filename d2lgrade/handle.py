@@ -283,6 +283,9 @@ class Submission:
         self.missing_protections: list[str] = []
         #: Wall-clock seconds spent in calls, summed over every child of this submission.
         self.time_spent = 0.0
+        #: Seed for the child's random generators, applied before the next request.
+        self._seed: int | None = None
+        self._seed_pending = False
 
     # -- transport lifecycle -----------------------------------------------------------
     def _connect(self):
@@ -297,11 +300,20 @@ class Submission:
                 from .sandbox import build_policy
                 self._policy = build_policy(self.path, self.scratch_dir)
             self._transport = ProcessTransport(self.path, self.scratch_dir, self._policy)
+            self._seed_pending = self._seed is not None  # a restarted child starts unseeded
             self.protections = self._transport.protections
             self.missing_protections = self._transport.missing
         else:
             self._transport = LoopbackTransport(self.path)
         return self._transport
+
+    def reseed(self, seed: int) -> None:
+        """Seed the child's ``random``, numpy and torch before its next request (the plugin
+        does this per test, so student code that draws random numbers, such as a network's
+        initial weights, behaves the same in every regrade). With isolation "none" student
+        code already shares the grader's generators, seeded per test."""
+        if self.isolation == "process":
+            self._seed, self._seed_pending = seed, True
 
     def close(self) -> None:
         if self._transport is not None:
@@ -323,6 +335,9 @@ class Submission:
                                      f"({budget:g} s of calls); this test was not run")
             timeout = min(timeout, max(1.0, budget - self.time_spent))
         transport = self._connect()
+        if self._seed_pending:
+            self._seed_pending = False
+            self.probe("seed", self._seed)
         header = {**header, "limit_s": timeout}
         frame = wire.pack(header, blobs)
         start = time.monotonic()

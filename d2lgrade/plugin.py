@@ -13,6 +13,7 @@ Markers
 Fixtures
     ``submission``  the ``handle.Submission`` being graded (session scope)
     ``grading_seed`` the run's seed; each test also gets torch/numpy/random seeded from it
+                     (in the grading process and, before its next call, in the child)
                      and its own id, so a regrade with ``--d2l-seed`` reproduces its inputs
     ``data_dir``     the D2L_DATA_DIR path (tier "data" tests only)
     ``course``       the ``course.Course`` (paths of solutions/, fixtures/, ...)
@@ -231,10 +232,10 @@ def _d2l_per_test(request: pytest.FixtureRequest):
     random.seed(s)
     marker = request.node.get_closest_marker("call_timeout")
     timeout = float(marker.args[0]) if marker else state.call_timeout
-    sub = state._submission
+    sub = state.submission()  # lazy: no child starts until the test calls student code
     previous = state.call_timeout
-    if sub is not None:
-        sub.call_timeout = timeout
+    sub.call_timeout = timeout
+    sub.reseed(s)
     state.call_timeout = timeout
     request.node.stash[FEEDBACK] = []
     request.node.stash[ATTACHMENTS] = []

@@ -51,7 +51,7 @@ def _env_num(name: str, default: float) -> float:
 class Limits:
     """Resource limits of one submission's child (per child unless it says otherwise)."""
     #: Extra address space the server may map beyond what it had at start (torch imported).
-    memory_mb: int = 3072
+    memory_mb: int = 8192
     #: CPU seconds of one child (hard limit); each call also gets ``call timeout + 2`` s.
     cpu_s: int = 900
     #: Wall-clock seconds the whole submission may spend in calls (parent side, all children).
