@@ -235,7 +235,9 @@ def _d2l_per_test(request: pytest.FixtureRequest):
     sub = state.submission()  # lazy: no child starts until the test calls student code
     previous = state.call_timeout
     sub.call_timeout = timeout
-    sub.reseed(s)
+    # The child gets its own stream: seeded like the parent, a student's MLP() would draw
+    # the very numbers of the grader's reference MLP() and a skipped load would go unseen.
+    sub.reseed(per_test_seed(state.seed, request.node.nodeid + "::child"))
     state.call_timeout = timeout
     request.node.stash[FEEDBACK] = []
     request.node.stash[ATTACHMENTS] = []
