@@ -1,4 +1,5 @@
-"""Time `d2lgrade grade solutions` in both isolation modes and print a Markdown table.
+"""Time `d2lgrade grade solutions` in-process, in a plain child and in the sandboxed child (the
+default), and print a Markdown table.
 
 Wall time is the whole command as a user runs it (interpreter start, torch import, pytest,
 children); "grading" is the part the command reports itself (pytest session, children
@@ -22,13 +23,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_once(isolation: str, chapters: list[str]) -> tuple[float, float, str]:
+#: (label, --isolation, extra environment): in-process, the child without its sandbox, the default.
+MODES = [("none", "none", {}),
+         ("process, sandbox off", "process", {"D2LGRADE_SANDBOX": "off"}),
+         ("process (sandboxed)", "process", {})]
+
+
+def run_once(isolation: str, chapters: list[str], env: dict | None = None) -> tuple[float, float, str]:
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "d2lgrade.cli", "grade", "solutions",
                                "--isolation", isolation, "--seed", "1", "--out", out,
                                "--chapters", *chapters],
-                              cwd=ROOT, capture_output=True, text=True)
+                              cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})})
         wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"grading failed:\n{proc.stdout}\n{proc.stderr}")
@@ -43,20 +50,21 @@ def main() -> None:
     parser.add_argument("--chapters", nargs="+", default=["ch02_preliminaries", "ch03_basics"])
     ns = parser.parse_args()
     rows = {}
-    for isolation in ("none", "process"):
-        runs = [run_once(isolation, ns.chapters) for _ in range(ns.repeats)]
-        rows[isolation] = runs
+    for _ in range(ns.repeats):  # interleaved, so a change in machine load hits every mode
+        for label, isolation, env in MODES:
+            rows.setdefault(label, []).append(run_once(isolation, ns.chapters, env))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"chapters: {' '.join(ns.chapters)}; {ns.repeats} runs each\n")
-    print("| isolation | score | wall time, median (min-max) | grading time, median |")
+    print("| mode | score | wall time, median (min-max) | grading time, median |")
     print("| --- | --- | --- | --- |")
     for isolation, runs in rows.items():
         walls = [r[0] for r in runs]
         print(f"| {isolation} | {runs[0][2]} | {statistics.median(walls):.1f} s "
               f"({min(walls):.1f}-{max(walls):.1f}) | {statistics.median(r[1] for r in runs):.1f} s |")
-    base = statistics.median(r[0] for r in rows["none"])
-    iso = statistics.median(r[0] for r in rows["process"])
-    print(f"\nisolation overhead (wall): {100 * (iso - base) / base:+.0f}%")
+    wall = {label: statistics.median(r[0] for r in runs) for label, runs in rows.items()}
+    base, child, boxed = (wall[m[0]] for m in MODES)
+    print(f"\nisolation overhead (wall, sandboxed child vs in-process): {100 * (boxed - base) / base:+.0f}%")
+    print(f"sandbox overhead (wall, sandboxed vs plain child): {100 * (boxed - child) / child:+.0f}%")
 
 
 if __name__ == "__main__":
