@@ -326,6 +326,7 @@ class Submission:
     # -- requests ----------------------------------------------------------------------
     def _request(self, header: dict, blobs: list[bytes], timeout: float | None,
                  arg_roots: dict | None = None) -> tuple[Any, dict]:
+        __tracebackhide__ = True  # pytest shows the student's frames, not ours
         timeout = timeout or self.call_timeout
         if self.isolation == "process":
             budget = (self._policy.limits.submission_wall_s if self._policy is not None
@@ -420,6 +421,7 @@ class Submission:
 
     def call(self, target: dict, args: tuple = (), kwargs: dict | None = None, *,
              timeout: float | None = None, trace: bool = False) -> Any:
+        __tracebackhide__ = True  # pytest shows the student's frames, not ours
         fields, blobs, roots = self._encode_call(args, kwargs or {})
         value, head = self._request({"op": "call", "target": target, "trace": trace, **fields},
                                     blobs, timeout, roots)
@@ -431,6 +433,7 @@ class Submission:
 
     def probe(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Run a trusted helper from ``d2lgrade.probes`` in the child."""
+        __tracebackhide__ = True  # pytest shows the student's frames, not ours
         fields, blobs, roots = self._encode_call(args, kwargs)
         value, _ = self._request({"op": "probe", "name": name, **fields}, blobs, timeout, roots)
         return value
@@ -500,6 +503,7 @@ class RemoteObject:
         self._sub.probe("setattr_", self, name, value)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True  # pytest shows the student's frames, not ours
         self._check_generation()
         return self._sub.call({"ref": self._id}, args, kwargs)
 
@@ -550,6 +554,7 @@ class RemoteFunction:
         return {"module": self.module, "attr": self.attr}
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True  # pytest shows the student's frames, not ours
         return self.sub.call(self.target, args, kwargs)
 
     def traced(self, *args: Any, **kwargs: Any) -> tuple[Any, Trace]:
