@@ -257,14 +257,10 @@ def run_task(task: dict) -> dict:
 # -- the worker process -----------------------------------------------------------------------
 
 def _die_with_parent(parent: int) -> None:
-    """SIGKILL this worker when the batch ends (Linux ``PR_SET_PDEATHSIG``; the student
-    children get the same from ``sandbox.enter``)."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
+    """SIGKILL this worker when the batch ends (the student children ask the same in
+    ``sandbox.enter``; the sandbox module does not import torch)."""
+    from .sandbox import die_with_parent
+    die_with_parent()
     if os.getppid() != parent:  # the parent was already gone before we asked
         os._exit(1)
 

@@ -229,6 +229,11 @@ def _prctl(option: int, arg: int) -> bool:
     return _libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0) == 0
 
 
+def die_with_parent() -> bool:
+    """Ask Linux to SIGKILL this process when its parent ends (``PR_SET_PDEATHSIG``)."""
+    return _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def landlock_abi() -> int:
     """Landlock ABI version of this kernel (0 when Landlock is absent or disabled)."""
     abi = _libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
@@ -671,7 +676,7 @@ def enter(policy: Policy, close_in_supervisor: list = ()) -> tuple[list[str], li
               "own session and process group"]
     missing: list[str] = []
     os.setsid()
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    die_with_parent()
     if scrub_environ_block():
         active[1] = "reduced environment (allow-list; inherited environment block wiped)"
     else:
@@ -720,7 +725,7 @@ def enter(policy: Policy, close_in_supervisor: list = ()) -> tuple[list[str], li
         finally:
             os._exit(1)
     # -- the server --
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    die_with_parent()
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     if "pid" in namespaces:
         active.append("process lifetime: all processes killed after each call and at the end "
