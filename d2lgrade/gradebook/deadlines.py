@@ -115,6 +115,8 @@ class LatePolicy:
         """The command-line form: ``none``, ``percent_per_day:10,cap=50``, ``zero_after:2``
         (``zero_after:DAYS``), optionally ``,grace=15`` (minutes)."""
         kind, _, rest = text.strip().partition(":")
+        if kind not in POLICY_KINDS:
+            raise DeadlineError(f"late policy {kind!r}: use one of {', '.join(POLICY_KINDS)}")
         d: dict = {"kind": kind}
         for i, part in enumerate(p.strip() for p in rest.split(",") if p.strip()):
             key, eq, value = part.partition("=")
