@@ -202,3 +202,12 @@ def test_syntax_problems_are_found_without_running_code(tmp_path):
 def test_real_attack_fixture_has_a_syntax_error(root):
     found = imports.syntax_problems(root / "fixtures" / "attacks" / "syntax_error", [CH2])
     assert [(p.file, p.line) for p in found] == [("ch02_preliminaries/tensors.py", 1)]
+
+
+def test_the_gradebook_wing_does_not_import_torch():
+    import subprocess
+    import sys
+    code = ("import sys, d2lgrade.gradebook.db, d2lgrade.gradebook.views, d2lgrade.gradebook.lms, "
+            "d2lgrade.gradebook.deadlines, d2lgrade.gradebook.roster, d2lgrade.gradebook.imports, "
+            "d2lgrade.similarity; assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
