@@ -211,3 +211,37 @@ def test_the_gradebook_wing_does_not_import_torch():
             "d2lgrade.gradebook.deadlines, d2lgrade.gradebook.roster, d2lgrade.gradebook.imports, "
             "d2lgrade.similarity; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- from an outcome to a record -------------------------------------------------------------
+
+def _result(name, status, points=2.0, message="", chapter=CH2):
+    return {"nodeid": f"{chapter}/test_tensors.py::{name}", "chapter": chapter, "name": name,
+            "points": points, "visibility": "public", "status": status, "message": message,
+            "duration": 0.1, "tier": "fast", "attachments": []}
+
+
+def test_record_flags_a_module_that_did_not_import_and_applies_the_penalty():
+    from d2lgrade.gradebook.deadlines import Lateness
+    from d2lgrade.gradebook.record import Outcome, build
+    o = Outcome("dave", "graded", results=[
+        _result("t1", "failed", message=SYNTAX), _result("t2", "failed", message=SYNTAX),
+        _result("t3", "passed", 4.0, chapter=CH5), _result("t4", "not_run", 3.0, chapter=CH5)],
+        chapters=[CH2, CH5], seed=5, fingerprint="f", finished_at=1772400000.0)
+    late = Lateness(DUE, DUE + timedelta(days=1), late_seconds=86000.0, late_days=1,
+                    penalty_pct=25.0, policy="25 % off per late day")
+    rec = build(o, assignment="hw1", batch_id=3, lateness=late, submitted_source="zip")
+    assert rec.status == "did_not_import"
+    assert rec.problem == ("did not import: ch02_preliminaries/tensors.py, line 37: "
+                           "SyntaxError: expected ':'")
+    assert rec.import_errors[0]["line"] == 37
+    assert (rec.raw_score, rec.max_score, rec.score) == (4.0, 8.0, 3.0)  # not_run counts 0 of 0
+    assert rec.chapter_scores[CH5].score == 3.0 and rec.chapter_scores[CH2].max_score == 4.0
+    assert rec.record_key.startswith("3/dave/f/5/")
+    assert rec.graded_at.year == 2026 and rec.submitted_source == "zip"
+    clean = build(Outcome("alice", "graded", results=[_result("t1", "passed")],
+                          message="ignored"), assignment="hw1")
+    assert (clean.status, clean.problem, clean.penalty_pct, clean.score) == ("graded", "", 0.0, 2.0)
+    failed = build(Outcome("frank", "unusable", message="frank.zip: not a readable zip file"),
+                   assignment="hw1")
+    assert failed.status == "unusable" and "not a readable zip" in failed.problem
