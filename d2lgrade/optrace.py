@@ -225,6 +225,7 @@ class Tracer:
         self._violations: list[dict] = []
         self._seen: set = set()
         self._loaded: list[dict] = []
+        self._liars: dict[type, set[str]] = {}   # tensor subclasses graded functions returned
         self._ops = _OpMode(self)
         self._names = _NameMode(self)
         self._depth = (0, 0)
@@ -298,11 +299,13 @@ class Tracer:
             if not pol.observe:
                 self.paused += 1
                 try:
-                    lying = [type(t).__qualname__ for t in _tensors(result, []) if type(t) not in PLAIN_TENSORS]
+                    lying = [type(t) for t in _tensors(result, []) if type(t) not in PLAIN_TENSORS]
                 finally:
                     self.paused -= 1
                 if lying:
-                    self.violation(pol, "lying", lying[0])
+                    self.violation(pol, "lying", lying[0].__qualname__)
+                    for cls in lying:
+                        self._liars.setdefault(cls, set()).add(key)
         finally:
             self._pop(frame)
         if not pol.observe:
@@ -540,8 +543,20 @@ class Tracer:
                 frame = frame.f_back
         finally:
             self._internal -= 1
-        if frame is not None and frame.f_code.co_filename.startswith(self.submission_dir):
-            self.escape("tamper", label)
+        if frame is None or not frame.f_code.co_filename.startswith(self.submission_dir):
+            return
+        if frame.f_code.co_name in ("__torch_function__", "__torch_dispatch__"):
+            # A tensor subclass at work inside whatever function it was passed to: the
+            # function that returned it is the one to blame (if one of ours did).
+            cls = frame.f_locals.get("cls", type(frame.f_locals.get("self")))
+            owners = self._liars.get(cls)
+            if owners:
+                for key in owners:
+                    pol = self.policies.get(key)
+                    if pol is not None:
+                        self.violation(pol, "lying", f"{cls.__qualname__} ({label})")
+                return
+        self.escape("tamper", label)
 
     def thread_started(self) -> None:
         if self.stack and not self.paused and not self._internal:
@@ -568,6 +583,24 @@ _ESCAPES_C = ("_pop_torch_dispatch_stack", "_pop_torch_function_stack", "_unset_
               "_dispatch_tls_set_dispatch_key_excluded", "_dispatch_tls_set_dispatch_key_included",
               "_set_torch_function_state", "_set_skip_next_torch_function",
               "_skip_one_hop_torch_function")
+#: Functions that tell whether a trace is running: student code that asks is looking for the
+#: grader (code that is honest only while it sees the trace).
+_DETECTORS_C = ("_is_torch_function_mode_enabled", "_is_torch_function_enabled",
+                "_is_torch_function_all_disabled", "_get_torch_function_state", "_len_torch_dispatch_stack",
+                "_len_torch_function_stack", "_get_dispatch_mode", "_get_dispatch_stack_at",
+                "_get_function_stack_at", "_dispatch_tls_is_dispatch_key_excluded",
+                "_dispatch_tls_is_dispatch_key_included", "_dispatch_tls_local_include_set",
+                "_dispatch_tls_local_exclude_set", "_is_key_in_tls", "_peek_should_skip_torch_function")
+_DETECTORS_PY = (("torch.utils._python_dispatch", "_get_current_dispatch_mode"),
+                 ("torch.utils._python_dispatch", "_get_current_dispatch_mode_stack"),
+                 ("torch.utils._python_dispatch", "is_in_torch_dispatch_mode"),
+                 ("torch.utils._python_dispatch", "_is_in_torch_dispatch_mode"),
+                 ("torch.utils._python_dispatch", "_is_in_non_infra_torch_dispatch_mode"),
+                 ("torch.utils._python_dispatch", "any_torch_dispatch_mode_on_stack"),
+                 ("torch.overrides", "_get_current_function_mode"),
+                 ("torch.overrides", "_get_current_function_mode_stack"),
+                 ("torch.overrides", "_is_torch_function_mode_enabled"),
+                 ("sys", "getprofile"), ("sys", "gettrace"))
 _CONVERSIONS = (("torch", "from_numpy"), ("torch", "frombuffer"), ("torch", "from_dlpack"),
                 ("torch.utils.dlpack", "from_dlpack"), ("torch.utils.dlpack", "to_dlpack"),
                 ("torch._C", "_from_dlpack"), ("torch._C", "_to_dlpack"), ("torch", "asarray"))
@@ -582,6 +615,8 @@ def _current() -> Tracer | None:
 
 
 def _guard(orig, label: str, report):
+    if not callable(orig):   # a flag such as _is_in_torch_dispatch_mode: nothing to wrap
+        return None
     @functools.wraps(orig, updated=())
     def guarded(*args, **kwargs):
         t = _Holder.tracer
@@ -592,7 +627,8 @@ def _guard(orig, label: str, report):
 
 
 def _replace_everywhere(replacements: dict[int, Any]) -> None:
-    """Point every loaded torch module's global that is an original at its replacement."""
+    """Point every loaded torch module's global that is an original at its replacement
+    (functions and classes only: ``id(False)`` must never be a key)."""
     for name, mod in list(sys.modules.items()):
         if not (name == "torch" or name.startswith(("torch.", "torchvision"))) or mod is None:
             continue
@@ -622,11 +658,25 @@ def _install_process_hooks() -> None:
         orig = getattr(mod, attr, None)
         if orig is not None:
             replacements[id(orig)] = _guard(orig, f"{mod.__name__}.{attr}", Tracer.escape_api)
+    for attr in _DETECTORS_C:
+        orig = getattr(torch._C, attr, None)
+        if orig is not None and id(orig) not in replacements:
+            replacements[id(orig)] = _guard(orig, f"torch._C.{attr} (looking for the grader's trace)",
+                                            Tracer.escape_api)
+    for modname, attr in _DETECTORS_PY:
+        mod = sys.modules.get(modname) or __import__(modname, fromlist=["_"])
+        orig = getattr(mod, attr, None)
+        if orig is not None and id(orig) not in replacements:
+            replacements[id(orig)] = guarded = _guard(orig, f"{modname}.{attr} (looking for the grader's trace)",
+                                                      Tracer.escape_api)
+            if modname == "sys" and guarded is not None:
+                setattr(sys, attr, guarded)
     for modname, attr in _CONVERSIONS:
         mod = sys.modules.get(modname) or __import__(modname, fromlist=["_"])
         orig = getattr(mod, attr, None)
         if orig is not None and id(orig) not in replacements:
             replacements[id(orig)] = _guard(orig, f"{modname}.{attr}", Tracer.conversion)
+    replacements = {k: v for k, v in replacements.items() if callable(v)}
     _replace_everywhere(replacements)
     redispatch = torch._ops.OpOverload.redispatch
     torch._ops.OpOverload.redispatch = _guard(redispatch, "OpOverload.redispatch", Tracer.escape_api)

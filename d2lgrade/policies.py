@@ -276,8 +276,8 @@ def describe(key: str, kind: str, detail: str) -> str:
         return (f"{name} must return the parameters that {_short(detail)} updated; the tensors it "
                 f"returned are not the ones {_short(detail)} received")
     if kind == "lying":
-        return (f"{name} must return plain tensors, but it returned a {detail}, whose values are "
-                f"computed outside the call")
+        return (f"{name} must return plain tensors, but it returned a {detail}: a tensor subclass "
+                f"can compute or misreport its values outside the call")
     if kind == "rebound":
         return f"{name} was replaced while the submission ran ({detail}); keep one definition"
     if kind == "definition":
