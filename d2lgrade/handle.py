@@ -55,6 +55,9 @@ class LoopbackTransport:
         return self.server.handle(frame)
 
     def close(self) -> None:
+        if self.server.tracer is not None:
+            from .optrace import uninstall
+            uninstall(self.server.tracer)
         _forget_submission_modules(self.submission_dir)
         if self.server.submission_dir in sys.path:
             sys.path.remove(self.server.submission_dir)

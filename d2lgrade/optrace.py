@@ -67,6 +67,15 @@ _INTROSPECTION_FILES = ("inspect.py", "traceback.py")
 _IMPORT_FILES = (os.sep + "importlib" + os.sep + "__init__.py",)
 
 
+_SITE = re.compile(r"[/\\](?:site|dist)-packages[/\\]([A-Za-z0-9_]+)")
+
+
+def _package_of(filename: str) -> str | None:
+    """The installed top-level package a source file belongs to (None: stdlib, the submission...)."""
+    m = _SITE.search(filename or "")
+    return m.group(1) if m else None
+
+
 def _op_name(func) -> str:
     try:
         return f"{func.namespace}.{func._overloadpacket.__name__}"
@@ -496,6 +505,13 @@ class Tracer:
         if event == "import":
             if traced and self._who(importing=True) == "student":
                 self._check_import(str(args[0]))
+        elif event == "exec":
+            # A module's code runs: also what importlib.import_module (not audited as an
+            # import) and loading a file by hand come down to.
+            if traced and args and self._who(importing=True) == "student":
+                top = _package_of(getattr(args[0], "co_filename", ""))
+                if top:
+                    self._check_import(top)
         elif event in GC_EVENTS:
             if self._who() == "student":
                 self.escape("tamper", f"{event}() (looking for the grader's objects)")
@@ -700,7 +716,7 @@ def _install_process_hooks() -> None:
     _INSTALLED["hook"] = hook
 
 
-_AUDITED = frozenset({"import", "object.__setattr__"} | PROCESS_EVENTS | FRAME_EVENTS | GC_EVENTS
+_AUDITED = frozenset({"import", "exec", "object.__setattr__"} | PROCESS_EVENTS | FRAME_EVENTS | GC_EVENTS
                      | TRACE_EVENTS | {"ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle",
                                        "ctypes.cdata", "ctypes.cdata/buffer", "ctypes.addressof",
                                        "ctypes.call_function", "ctypes.create_string_buffer",

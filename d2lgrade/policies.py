@@ -385,7 +385,10 @@ class ScratchRecord:
             source = ""
         rel = path.resolve().relative_to(self.path)
         found, hits = loaded_source_uses(source, qualname, line, pol.names)
-        if not found:
+        if not found and qualname.rsplit(".", 1)[-1] not in (pol.qualname.rsplit(".", 1)[-1], "<lambda>"):
+            self._add(key, describe(key, "definition",
+                                    f"replaced by {qualname} (line {line} of {rel}), e.g. by a decorator"))
+        elif not found:
             self._add(key, describe(key, "definition",
                                     f"not a def statement (line {line} of {rel})"))
         elif hits:
