@@ -36,19 +36,12 @@ _spec.loader.exec_module(source)
 #: Attacks that earned credit when they were written (issue 14). Remove a name once the
 #: attack earns nothing; strict xfail makes an attack that is caught already fail loudly here.
 UNDETECTED = {
-    "adam_fused_kernel", "batch_norm_native_legit", "benchmark_inflated_floor",
-    "benchmark_reads_fake_device", "bleu_nltk_importlib", "bleu_second_definition",
-    "box_iou_in_thread", "conv1x1_conv_tbc", "conv2d_layer_im2col", "corr1d_conv_tbc",
-    "corr2d_disables_torch_function", "corr2d_mkldnn_convolution",
-    "corr2d_multi_in_out_aten_dilated", "corr2d_multi_in_out_forked_process",
-    "corr2d_multi_in_out_numpy_einsum", "corr2d_multi_in_thnn_conv2d", "corr2d_plain_conv2d",
-    "corr2d_scipy_correlate2d", "corr2d_scipy_lying_gradient", "corr2d_second_definition",
-    "cross_entropy_nll_loss_nd", "dropout_code_swap", "dropout_in_thread",
-    "dropout_native_kernel", "grad_clipping_disables_dispatch",
-    "grad_clipping_plain_clip_grad_norm", "relu_leaky_zero_slope", "relu_plain_builtin",
-    "relu_pops_mode_stack", "rnn_torchscript_cell", "softmax_decorator_swap",
-    "softmax_honest_when_traced", "softmax_private_op", "softmax_scipy_importlib",
-    "softmax_subclass_hides_call", "train_ch5_fits_test_iter", "train_softmax_lstsq_on_test",
+    # chapters whose from-scratch functions have no from_scratch policy yet (chapter workers)
+    "adam_fused_kernel", "batch_norm_native_legit", "bleu_nltk_importlib", "bleu_second_definition",
+    "box_iou_in_thread", "corr1d_conv_tbc", "grad_clipping_disables_dispatch",
+    "grad_clipping_plain_clip_grad_norm", "rnn_torchscript_cell", "train_ch5_fits_test_iter",
+    # chapter 8 timings: not a from-scratch function (see ARCHITECTURE, from-scratch policies)
+    "benchmark_inflated_floor", "benchmark_reads_fake_device",
     "run_overlapped_memoised",  # pays only in a gpu-tier test (skipped where CUDA is missing)
 }
 
