@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -194,6 +195,51 @@ def grade_batch(subs: Path, course: Path, out: Path, workers: int, env: dict) ->
     return wall, per
 
 
+# -- machine load -----------------------------------------------------------------------------
+def adopt_orphans() -> None:
+    """Become the reaper of our orphaned descendants (Linux). ``d2lgrade grade`` leaves its
+    forkserver to exit after it; without this its CPU time would count as other sessions'."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def reap_orphans() -> None:
+    """Collect the adopted descendants that have exited (their CPU time becomes ours)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def cpu_snapshot() -> tuple[float, float, float] | None:
+    """(wall, CPU seconds the whole machine was busy, CPU seconds of this script's finished
+    commands); None where /proc/stat is missing. Between two snapshots the difference of the
+    last two is what other sessions used while we measured."""
+    reap_orphans()
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user, nice, system, irq, softirq (not idle, iowait, steal; guest time is inside user)
+    busy = sum(fields[i] for i in (0, 1, 2, 5, 6)) / os.sysconf("SC_CLK_TCK")
+    ours = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.perf_counter(), busy, ours.ru_utime + ours.ru_stime
+
+
+def others_cores(before, after) -> float | None:
+    """Cores that processes other than ours kept busy, on average, between two snapshots."""
+    if before is None or after is None:
+        return None
+    wall, busy, ours = (a - b for a, b in zip(after, before))
+    return (busy - ours) / wall
+
+
 # -- report -----------------------------------------------------------------------------------
 def spread(xs: list[float]) -> str:
     xs = sorted(xs)
@@ -210,13 +256,18 @@ def score_text(r: dict) -> str:
         f" = {sum(r['scores'].get(fn, 0) for fn in FUNCTIONS):g}"
 
 
-def report(students, times, results, batches, otter_assign_s, ns) -> str:
+def report(students, times, results, batches, otter_assign_s, ns, loads=()) -> str:
     out = []
     o_all = [t for s in students for t in times["otter"][s.name]]
     d_all = [t for s in students for t in times["d2l"][s.name]]
     paired = [o / d for s in students for o, d in zip(times["otter"][s.name], times["d2l"][s.name])]
     out.append(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
                f"{len(students)} submissions x {ns.rounds} rounds, interleaved")
+    if loads:
+        cores = ", ".join("n/a" if c is None else f"{max(c, 0.0):.2f}" for c, _ in loads)
+        out.append(f"machine load per round: other processes kept {cores} of {os.cpu_count()} cores busy "
+                   f"(machine CPU time less this script's commands); 1-min load average at the end of "
+                   f"each round: {', '.join(f'{la:.2f}' for _, la in loads)}")
     out.append(f"otter assign (build the autograder, run the tests on the solution): {otter_assign_s:.1f} s")
     out.append("")
     out.append("| per submission (fresh command) | median (IQR, range) |")
@@ -226,18 +277,22 @@ def report(students, times, results, batches, otter_assign_s, ns) -> str:
     out.append(f"| ratio Otter / d2lgrade, per submission and round | "
                f"{statistics.median(paired):.2f}x (range {min(paired):.2f}-{max(paired):.2f}) |")
     out.append("")
-    out.append("| class of %d, one at a time | wall per round | median |" % len(students))
+    out.append("| class of %d | wall per round | median |" % len(students))
     out.append("| --- | --- | --- |")
     o_class = [sum(times["otter"][s.name][r] for s in students) for r in range(ns.rounds)]
     d_class = [sum(times["d2l"][s.name][r] for s in students) for r in range(ns.rounds)]
-    out.append(f"| Otter: loop of `otter run` | {', '.join(f'{x:.1f} s' for x in o_class)} | {statistics.median(o_class):.1f} s |")
-    out.append(f"| d2lgrade: loop of `d2lgrade grade` | {', '.join(f'{x:.1f} s' for x in d_class)} | {statistics.median(d_class):.1f} s |")
+    out.append(f"| Otter: loop of `otter run`, one at a time | {', '.join(f'{x:.1f} s' for x in o_class)} | {statistics.median(o_class):.1f} s |")
+    out.append(f"| d2lgrade: loop of `d2lgrade grade`, one at a time | {', '.join(f'{x:.1f} s' for x in d_class)} | {statistics.median(d_class):.1f} s |")
     for w in ns.batch_workers:
         walls = [b[0] for b in batches[w]]
         grading = [statistics.mean(p["elapsed"] for p in b[1].values()) for b in batches[w]]
         out.append(f"| d2lgrade: `grade-batch --workers {w}` | {', '.join(f'{x:.1f} s' for x in walls)} | "
                    f"{statistics.median(walls):.1f} s (grading per submission in a worker: "
                    f"{statistics.median(grading):.2f} s) |")
+    for w in ns.batch_workers:
+        walls = [b[0] for b in batches[w]]
+        out.append(f"| ratio Otter loop / `grade-batch --workers {w}` | | "
+                   f"{statistics.median(o_class) / statistics.median(walls):.1f}x |")
     out.append("")
     out.append("Scores per submission (softmax /10, cross_entropy /4, corr2d /5 = /19):")
     out.append("")
@@ -301,7 +356,10 @@ def main() -> int:
         times = {"otter": {s.name: [] for s in students}, "d2l": {s.name: [] for s in students}}
         results = {"otter": {}, "d2l": {}}
         batches = {w: [] for w in ns.batch_workers}
+        loads = []
+        adopt_orphans()
         for r in range(ns.rounds):
+            before = cpu_snapshot()
             for s in students:
                 order = ("otter", "d2l") if r % 2 == 0 else ("d2l", "otter")
                 for which in order:
@@ -310,6 +368,7 @@ def main() -> int:
                         t, res = grade_otter(work / "class" / "otter" / f"{s.name}.ipynb", autograder, out, env)
                     else:
                         t, res = grade_d2l(work / "class" / "d2l" / s.name, course, out, env)
+                    reap_orphans()
                     times[which][s.name].append(t)
                     prev = results[which].get(s.name)
                     if prev is not None and prev != res:
@@ -323,11 +382,13 @@ def main() -> int:
                 batches[w].append((wall, per))
                 print(f"round {r + 1}/{ns.rounds} grade-batch --workers {w}: {wall:.1f} s",
                       file=sys.stderr, flush=True)
-        text = report(students, times, results, batches, assign_s, ns)
+            loads.append((others_cores(before, cpu_snapshot()), os.getloadavg()[0]))
+        text = report(students, times, results, batches, assign_s, ns, loads)
         print(text)
         if ns.json:
             Path(ns.json).write_text(json.dumps({"times": times, "results": results,
-                                                 "batches": {w: b for w, b in batches.items()}}, indent=1))
+                                                 "batches": {w: b for w, b in batches.items()},
+                                                 "load": loads}, indent=1))
         bad = [n for which in results for n, r in results[which].items() if "error" in r]
         return 1 if bad else 0
     finally:
