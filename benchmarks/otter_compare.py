@@ -20,8 +20,11 @@ alternates between rounds); then ``grade-batch`` grades the whole class. The Ott
 is its loop over ``otter run`` (Otter has no batch mode without Docker): the sum of its
 per-submission times in that round. pytest-benchmark is not used here: it times one callable
 in consecutive rounds, and this comparison needs two external commands interleaved.
+The report states the machine load of each round: the cores that other processes kept
+busy (from /proc/stat, less the CPU time of this script's commands and their descendants).
 
-    python benchmarks/otter_compare.py [--rounds 2] [--students 20] [--keep DIR]
+    python benchmarks/otter_compare.py [--rounds 2] [--students 20] [--batch-workers 1 2]
+                                       [--keep DIR] [--json FILE]
     tox -e otter                     (installs the pinned otter-grader and runs this)
 """
 from __future__ import annotations
