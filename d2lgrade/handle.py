@@ -105,12 +105,19 @@ def warm_up() -> None:
     forkserver.ensure_running()
 
 
+def _added_by_ray(path: str) -> bool:
+    """Ray puts its vendored packages (psutil, ...) first on the grader's import path when a
+    Ray batch ran in this process; a child must import what a fresh interpreter would."""
+    return os.path.basename(path) == "thirdparty_files" and os.path.basename(os.path.dirname(path)) == "ray"
+
+
 def _child_entry(submission_dir: str, scratch_dir: str, log_path: str, env: dict,
                  conn_in, conn_out, parent_cwd: str, policy=None) -> None:
     """First code of a new child: reduced environment, output to a log, then the sandbox."""
     # The grader's working folder (often the course root, with solutions/ and graders/)
     # is on the inherited import path; the submission must not import from it.
-    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != parent_cwd]
+    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != parent_cwd
+                   and not _added_by_ray(p)]
     os.environ.clear()
     os.environ.update(env)
     os.chdir(scratch_dir)
