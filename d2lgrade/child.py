@@ -124,6 +124,8 @@ class Server:
             sys.path.insert(0, self.submission_dir)
         self.objects: dict[int, Any] = {}
         self.next_id = 1
+        #: From-scratch policies (``d2lgrade.optrace``), installed by the first request.
+        self.tracer = None
 
     # -- references -------------------------------------------------------------------
     def _make_ref(self, obj: Any) -> dict:
@@ -167,28 +169,45 @@ class Server:
         header, blobs = wire.unpack(frame)
         sandbox.before_call(header.get("limit_s"))
         try:
-            reply = self._dispatch(header, blobs)
+            if self.tracer is not None:
+                self.tracer.check_bindings()
+            head, rblobs = self._dispatch(header, blobs)
         except BaseException as exc:  # noqa: BLE001 - every student failure becomes a reply
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            reply = wire.pack({"error": _describe(exc, self.submission_dir)}, [])
+            head, rblobs = {"error": _describe(exc, self.submission_dir)}, []
         sandbox.after_call()  # processes the call started end with it
-        return reply
+        if self.tracer is not None:
+            report = self.tracer.take_report()
+            if report:
+                head["scratch"] = report
+        try:
+            return wire.pack(head, rblobs)
+        except Exception as exc:  # noqa: BLE001 - e.g. a report the encoder cannot take
+            return wire.pack({"error": _describe(exc, self.submission_dir)}, [])
 
-    def _dispatch(self, header: dict, blobs: list[bytes]) -> bytes:
+    def _dispatch(self, header: dict, blobs: list[bytes]) -> tuple[dict, list]:
         op = header.get("op")
         decoder = wire.Decoder(blobs, resolve_ref=self._resolve_ref, allow_pickle=True,
                                pickled_blob=header.get("pickled"))
         if op == "ping":
-            return wire.pack({"ok": "pong"}, [])
+            return {"ok": "pong"}, []
+        if op == "policies":  # the first request of a child, before any student import
+            from . import optrace
+            self.tracer = optrace.install(self.submission_dir, header.get("policies", []))
+            return {"ok": None}, []
+        if op == "substitute":
+            if self.tracer is not None:
+                self.tracer.set_substituting([str(k) for k in header.get("keys", [])])
+            return {"ok": None}, []
         if op == "release":
             for ref_id in header.get("ids", []):
                 self.objects.pop(ref_id, None)
-            return wire.pack({"ok": None}, [])
+            return {"ok": None}, []
         if op == "getattr":
             value = getattr(self._target(header["target"]), header["name"])
             enc = wire.Encoder(make_ref=self._make_ref)
-            return wire.pack({"ok": enc.encode(value)}, enc.blobs)
+            return {"ok": enc.encode(value)}, enc.blobs
         if op in ("call", "probe"):
             if op == "call":
                 fn = self._target(header["target"])
@@ -213,7 +232,7 @@ class Server:
             reply = {"ok": enc.encode(value), "writeback": changes}
             if tracer is not None:
                 reply["trace"] = tracer.as_dict()
-            return wire.pack(reply, enc.blobs)
+            return reply, enc.blobs
         raise wire.WireError(f"unknown op {op!r}")
 
 

@@ -55,6 +55,9 @@ class LoopbackTransport:
         return self.server.handle(frame)
 
     def close(self) -> None:
+        if self.server.tracer is not None:
+            from .optrace import uninstall
+            uninstall(self.server.tracer)
         _forget_submission_modules(self.submission_dir)
         if self.server.submission_dir in sys.path:
             sys.path.remove(self.server.submission_dir)
@@ -286,6 +289,11 @@ class Submission:
         #: Seed for the child's random generators, applied before the next request.
         self._seed: int | None = None
         self._seed_pending = False
+        #: From-scratch policies pushed to every fresh child before any student import, and
+        #: what their traces found (``d2lgrade.scratch``); empty without policies.
+        from .policies import ScratchRecord
+        self.scratch = ScratchRecord(self.path)
+        self._policies_pending = False
 
     # -- transport lifecycle -----------------------------------------------------------
     def _connect(self):
@@ -305,7 +313,14 @@ class Submission:
             self.missing_protections = self._transport.missing
         else:
             self._transport = LoopbackTransport(self.path)
+        self._policies_pending = bool(self.scratch.policies)
         return self._transport
+
+    def set_policies(self, policies: list) -> None:
+        """From-scratch policies (``d2lgrade.policies.Policy``) for every child from now on."""
+        self.scratch.policies = list(policies)
+        if self._transport is not None:
+            self._policies_pending = bool(policies)
 
     def reseed(self, seed: int) -> None:
         """Seed the child's ``random``, numpy and torch before its next request (the plugin
@@ -336,6 +351,12 @@ class Submission:
                                      f"({budget:g} s of calls); this test was not run")
             timeout = min(timeout, max(1.0, budget - self.time_spent))
         transport = self._connect()
+        if self._policies_pending:
+            self._policies_pending = False
+            self._request({"op": "policies", "policies": [p.to_wire() for p in self.scratch.policies]},
+                          [], None)
+            if self.scratch.substituting:
+                self._request({"op": "substitute", "keys": sorted(self.scratch.substituting)}, [], None)
         if self._seed_pending:
             self._seed_pending = False
             self.probe("seed", self._seed)
@@ -351,6 +372,11 @@ class Submission:
             self.time_spent += time.monotonic() - start
         try:
             head, rblobs = wire.unpack(reply)
+        except (wire.WireError, KeyError, TypeError, ValueError) as exc:
+            raise BadReply(f"the submission's process sent an unusable reply: {exc}") from None
+        if "scratch" in head:
+            self.scratch.absorb(head["scratch"])  # raises GradeFailure on a violation
+        try:
             if "error" in head:
                 raise self._error(head["error"])
             generation = self.generation
@@ -437,6 +463,26 @@ class Submission:
         fields, blobs, roots = self._encode_call(args, kwargs)
         value, _ = self._request({"op": "probe", "name": name, **fields}, blobs, timeout, roots)
         return value
+
+    def substituting(self, keys):
+        """Context: trusted stand-ins for ``keys`` inside other graded functions (issue 19)."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def scope():
+            self.scratch.substituting = set(keys)
+            if self._transport is not None and not self._policies_pending:
+                self._request({"op": "substitute", "keys": sorted(keys)}, [], None)
+            try:
+                yield
+            finally:
+                self.scratch.substituting = set()
+                if self._transport is not None and not self._policies_pending:
+                    try:
+                        self._request({"op": "substitute", "keys": []}, [], None)
+                    except Exception:  # a dead child starts without substitutes anyway
+                        pass
+        return scope()
 
     def getattr(self, target: dict, name: str) -> Any:
         value, _ = self._request({"op": "getattr", "target": target, "name": name}, [], None)
