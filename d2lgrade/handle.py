@@ -675,11 +675,11 @@ class RemoteFunction:
         calling an update function of another)."""
         return BookCall(self.sub, self.target, names, names_in)
 
-    def parameters(self) -> list[dict]:
+    def signature(self) -> list[dict]:
         """The function's parameters in the child: ``[{"name", "kind", "has_default"}]``
         (``kind`` as ``inspect.Parameter.kind.name``), to tell the book's signature from the
         stub's."""
-        return self.sub.probe("parameters", self.value())
+        return self.sub.probe("signature_of", self.value())
 
     def __repr__(self) -> str:
         return f"<student {self.module}.{self.attr}>"

@@ -329,7 +329,33 @@ def _needs_guard(p: Piece) -> bool:
         return True
 
 
+def without_redefined(base: str, names: set[str]) -> str:
+    """``base`` (the given code) without its top-level functions and classes named in
+    ``names``: the student's definitions replace them in place of standing beside them (Python
+    would use the later one anyway, but two definitions of a graded function are reported as a
+    redefinition by the from-scratch checks, and the stub's is dead code)."""
+    try:
+        tree = ast.parse(base)
+    except SyntaxError:
+        return base
+    # a definition the given code itself uses at module level (``MyListDense = MyDense``) stays
+    used = {n.id for node in tree.body
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    lines = base.splitlines(keepends=True)
+    drop: list[tuple[int, int]] = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
+                and node.name in names and node.name not in used:
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            drop.append((start - 1, node.end_lineno))
+    for start, end in reversed(drop):
+        del lines[start:end]
+    return "".join(lines)
+
+
 def _module_source(base: str, notebook: str, pieces: list[Piece]) -> str:
+    base = without_redefined(base, {n for p in pieces if p.kind == "def" for n in p.names})
     cells = sorted({p.cell for p in pieces})
     guards = [p for p in pieces if _needs_guard(p)]
     header = (f"\n\n# ---- d2lgrade: from notebook {notebook}, code cells "

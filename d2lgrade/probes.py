@@ -165,7 +165,7 @@ def returning(value: Any) -> _Returning:
     return _Returning(value)
 
 
-def parameters(fn: Any) -> list[dict]:
+def signature_of(fn: Any) -> list[dict]:
     """``fn``'s parameters (name, kind, has_default), so that a grader can call a book-shaped
     function the book's way (``gd_2d(x1, x2, s1, s2)`` reading a global ``eta``) and a
     stub-shaped one the stub's way. Empty when Python cannot tell (a builtin)."""

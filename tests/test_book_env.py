@@ -211,7 +211,7 @@ def test_with_globals_sets_module_level_names_for_one_call(tmp_path, isolation):
     s = Submission(str(sub), isolation=isolation)
     try:
         m = s.module("ch07_optimization.gradient_descent")
-        assert [p["name"] for p in m.gd_2d.parameters()] == ["x1", "x2", "s1", "s2"]
+        assert [p["name"] for p in m.gd_2d.signature()] == ["x1", "x2", "s1", "s2"]
         out = m.gd_2d.with_globals(eta=0.1)(1.0, 1.0, 0, 0)
         assert list(out) == pytest.approx([0.98, 0.6, 0, 0])
         assert m.current_eta() == 0.4                      # restored after the call
@@ -253,3 +253,15 @@ def test_a_value_of_the_wrong_form_is_the_students_not_a_grader_error():
     with pytest.raises(NameError) as info:
         undefined_in_the_grader  # noqa: F821 - a real grader bug stays a grader error
     assert _wrong_form(_Item(Path(__file__)), info, "public") is None
+
+
+def test_every_probe_name_is_defined_once():
+    """A probe defined twice silently replaces the first (``parameters`` of a module was once
+    shadowed by a signature helper)."""
+    import ast
+    import collections
+    import d2lgrade.probes as probes
+    tree = ast.parse(Path(probes.__file__).read_text(encoding="utf-8"))
+    counts = collections.Counter(n.name for n in tree.body if isinstance(n, ast.FunctionDef))
+    assert [n for n, c in counts.items() if c > 1] == []
+    assert probes.PROBES["parameters"].__code__.co_varnames[0] == "module"

@@ -16,10 +16,10 @@ sys.path.insert(0, str(ROOT / "fixtures" / "book"))
 import build  # noqa: E402
 import classify  # noqa: E402
 
-LEDGER = ROOT / "docs" / "chapters" / "book-ledger.md"
-PATHS = ("notebook", ".py")
-OPEN = ("issue 15: the engine fixes (loader, d2lzh_pytorch, imports, globals, messages) and the "
-        "chapters' signature decisions are not in yet")
+LEDGER = classify.LEDGER
+PATHS = classify.PATHS
+REGRADE = ("re-grade and rewrite the ledger: python fixtures/book/regrade.py OUT --update-ledger "
+           "(then word the TODO reasons)")
 
 
 # ---- the builder's rules, on code written for these tests ---------------------------------
@@ -101,43 +101,24 @@ def test_every_module_the_book_defines_code_for_gets_it(book):
             assert f"def {name}(" in text or f"class {name}" in text, f"{qualname}: {name} not pasted"
 
 
-# causes that are bugs of the engine: a loss to one of them is never excused by the ledger
-ENGINE_CAUSES = {"loader", "helper namespace", "imports", "globals", "DataLoader workers",
-                 "grader-error message"}
-
-
-def _unlisted(results: dict, label: str) -> list[str]:
-    ledger = classify.ledger_entries(LEDGER)
-    defined = classify.book_names()
-    out = []
-    for t in classify.lost(results):
-        entry = ledger.get(t["name"])
-        seen = classify.classify(t, defined, {})      # what the message says
-        listed = entry is not None and (entry[0] == "both" or label in entry[0].split(", "))
-        if listed and seen not in ENGINE_CAUSES and (
-                entry[1] != "function not in the book" or seen == entry[1]):
-            continue
-        why = f"listed as {entry[1]!r} but lost to {seen!r}" if listed else f"not listed; {seen}"
-        out.append(f"{t['name']} [{why}]: {t['output'][:200]!r}")
-    return out
-
-
-@pytest.mark.xfail(strict=False, reason=OPEN)
 @pytest.mark.parametrize("label", PATHS)
 def test_every_loss_is_in_the_ledger(graded, label):
-    unlisted = _unlisted(graded[label], label)
+    unlisted = [u for u in classify.check(graded, LEDGER)["unlisted"] if f" ({label}) [" in u]
     assert not unlisted, (f"{len(unlisted)} lost tests on the {label} path are not in "
-                          f"{LEDGER.relative_to(ROOT)}:\n" + "\n".join(unlisted))
+                          f"{LEDGER.relative_to(ROOT)} (or are lost to another cause):\n"
+                          + "\n".join(unlisted) + f"\n{REGRADE}")
 
 
-@pytest.mark.xfail(strict=False, reason=OPEN)
 def test_ledger_lists_only_tests_still_lost(graded):
-    lost = {label: {t["name"] for t in classify.lost(graded[label])} for label in PATHS}
-    stale = []
-    for name, (paths, cause, _) in classify.ledger_entries(LEDGER).items():
-        wanted = PATHS if paths == "both" else tuple(p.strip() for p in paths.split(","))
-        stale += [f"{name} ({p}, {cause})" for p in wanted if name not in lost.get(p, set())]
-    assert not stale, "ledger entries for tests the book's code no longer loses:\n" + "\n".join(stale)
+    found = classify.check(graded, LEDGER)
+    if found["resolved"]:
+        # an open row (a signature decision) a chapter worker's change has resolved: fine, the
+        # row is dropped by the next ``--update-ledger``; say so without failing
+        import warnings
+        warnings.warn(f"{len(found['resolved'])} open ledger rows are no longer lost:\n"
+                      + "\n".join(found["resolved"]) + f"\n{REGRADE}")
+    assert not found["stale"], ("final ledger rows for tests the book's code no longer loses:\n"
+                                + "\n".join(found["stale"]) + f"\n{REGRADE}")
 
 
 def test_notebook_path_scores_at_least_the_py_path(graded):
