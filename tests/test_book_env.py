@@ -265,3 +265,29 @@ def test_every_probe_name_is_defined_once():
     counts = collections.Counter(n.name for n in tree.body if isinstance(n, ast.FunctionDef))
     assert [n for n, c in counts.items() if c > 1] == []
     assert probes.PROBES["parameters"].__code__.co_varnames[0] == "module"
+
+
+def test_with_globals_calls_are_traced_by_from_scratch_policies(tmp_path):
+    """A book-shaped call is a graded call like any other: the issue-14 policy still applies."""
+    from d2lgrade import ops
+    from d2lgrade.policies import Policy, ScratchViolation
+    sub = _write(tmp_path / "sub", {"ch99_book/softmax.py": """
+        import torch
+        def net(X):
+            E = (X @ W + b).exp()
+            return E / E.sum(1, keepdim=True)
+        def net_shortcut(X):
+            return torch.softmax(X @ W + b, 1)
+    """})
+    s = Submission(str(sub), "process")
+    s.set_policies([Policy("ch99_book.softmax", name, allow=ops.ELEMENTARY, names=("softmax",))
+                    for name in ("net", "net_shortcut")])
+    try:
+        m = s.module("ch99_book.softmax")
+        W, b, X = torch.randn(3, 2), torch.zeros(2), torch.randn(4, 3)
+        assert torch.allclose(m.net.with_globals(W=W, b=b)(X), torch.softmax(X @ W, 1))
+        assert "ch99_book.softmax.net" not in s.scratch.violations
+        with pytest.raises(ScratchViolation, match="softmax"):
+            m.net_shortcut.with_globals(W=W, b=b)(X)
+    finally:
+        s.close()
