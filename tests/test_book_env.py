@@ -291,3 +291,29 @@ def test_with_globals_calls_are_traced_by_from_scratch_policies(tmp_path):
             m.net_shortcut.with_globals(W=W, b=b)(X)
     finally:
         s.close()
+
+
+def test_the_books_relative_data_paths_find_the_course_data(tmp_path):
+    """``'../data/airfoil_self_noise.dat'`` (7.3) opens in the child's working folder, read only."""
+    import os
+    data = os.environ.get("D2L_DATA_DIR")
+    if not data or not (Path(data) / "airfoil_self_noise.dat").exists():
+        pytest.skip("D2L_DATA_DIR with airfoil_self_noise.dat is not set (the data tier)")
+    sub = _write(tmp_path / "sub", {"ch07_optimization/minibatch_sgd.py": """
+        def first_line():
+            with open('../data/airfoil_self_noise.dat') as f:
+                return f.readline()
+        def write():
+            with open('../data/planted.txt', 'w') as f:
+                f.write('x')
+    """})
+    s = Submission(str(sub))
+    try:
+        m = s.module("ch07_optimization.minibatch_sgd")
+        with open(Path(data) / "airfoil_self_noise.dat") as f:
+            assert m.first_line() == f.readline()
+        with pytest.raises(StudentException, match="OSError|PermissionError|Read-only"):
+            m.write()
+        assert not (Path(data) / "planted.txt").exists()
+    finally:
+        s.close()
