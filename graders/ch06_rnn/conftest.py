@@ -26,7 +26,8 @@ import torch
 
 from d2lgrade import from_scratch, ops, reference
 
-RNN_SCRATCH = "ch06_rnn.rnn_scratch"
+#: The module whose policies this file declares (``validate`` reads MODULE, as in a grader file).
+MODULE = "ch06_rnn.rnn_scratch"
 #: Recurrent modules and kernels a scratch cell may not reach (names; the ops are ops.RECURRENT).
 NO_RECURRENT = ["RNN", "RNNCell", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNNBase", "rnn_tanh",
                 "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "gru_cell", "lstm_cell"]
@@ -37,19 +38,19 @@ NO_CLIP = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "clip_grads_
 # is traced in the child. Small functions: elementary ops only (the cell may use tanh, as
 # the book does). get_params and init_rnn_state draw or create tensors and have no library
 # routine to avoid, so they have no policy (their module docstring names the rules).
-from_scratch(RNN_SCRATCH, "one_hot", allow=ops.ELEMENTARY, names=["one_hot"])
-from_scratch(RNN_SCRATCH, "to_onehot", allow=ops.ELEMENTARY, names=["one_hot"])
-from_scratch(RNN_SCRATCH, "rnn", allow=ops.ELEMENTARY | {"aten.tanh"}, names=NO_RECURRENT)
+from_scratch(MODULE, "one_hot", allow=ops.ELEMENTARY, names=["one_hot"])
+from_scratch(MODULE, "to_onehot", allow=ops.ELEMENTARY, names=["one_hot"])
+from_scratch(MODULE, "rnn", allow=ops.ELEMENTARY | {"aten.tanh"}, names=NO_RECURRENT)
 # The global norm from squares and sums: no norm routine, no clip_grad_norm_.
-from_scratch(RNN_SCRATCH, "grad_clipping", allow=ops.ELEMENTARY, names=NO_CLIP)
+from_scratch(MODULE, "grad_clipping", allow=ops.ELEMENTARY, names=NO_CLIP)
 # predict_rnn and the trainer run the cell they are given (the student's rnn, gru or lstm,
 # traced under its own policy); the trainer's backward runs tanh/sigmoid backward and the
 # spec's nn.CrossEntropyLoss, so it gets a deny-list: no recurrent kernel, no solver, no
 # torch.optim (the spec's sgd), and it must clip through grad_clipping and step with sgd.
 # NumPy and lists are part of its spec (get_params draws with NumPy like the book, the data
 # iterators build tensors from the corpus list).
-from_scratch(RNN_SCRATCH, "predict_rnn", allow=ops.ELEMENTARY, names=NO_RECURRENT)
-from_scratch(RNN_SCRATCH, "train_and_predict_rnn",
+from_scratch(MODULE, "predict_rnn", allow=ops.ELEMENTARY, names=NO_RECURRENT + ["one_hot"])
+from_scratch(MODULE, "train_and_predict_rnn",
              deny=ops.RECURRENT | ops.SOLVERS | ops.FUSED_OPTIMIZERS | ops.CONVOLUTION,
              names=NO_RECURRENT + NO_CLIP + ["optim"], requires=["grad_clipping", "sgd"],
              conversions=True)

@@ -16,7 +16,7 @@ import torch
 def load_data_jay_lyrics(path=None, num_chars=10000):
     """Read a character corpus; return ``(corpus_indices, char_to_idx, idx_to_char, vocab_size)``.
 
-    Without ``path`` it reads the book's file, ``jaychou_lyrics.txt.zip`` in the course data
+    When ``path`` is None it reads the book's file, ``jaychou_lyrics.txt.zip`` in the course data
     folder: ``$D2L_DATA_DIR`` when set, else ``../data`` as in the book's notebooks (so the
     book's ``d2l.load_data_jay_lyrics()`` works).
 
