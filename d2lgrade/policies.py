@@ -237,6 +237,62 @@ def loaded_source_uses(source: str, qualname: str, line: int, tokens: Iterable[s
     return True, names_in(node, set(tokens), own)
 
 
+#: Decorators and calls that hand a function to TorchScript or torch.compile. Its ops then run
+#: without Python: the trace sees only what a composite routine decomposes into (the book's
+#: ``torch.rnn_tanh_cell`` is ``addmm`` and ``tanh``), never the routine's name.
+_COMPILING = frozenset({"torch.jit.script", "jit.script", "script", "torch.jit.trace", "jit.trace",
+                        "trace", "torch.jit.script_if_tracing", "torch.compile"})
+
+
+def _compiled_helpers(tree: ast.Module) -> dict[str, int]:
+    """Module-level names bound to a TorchScript / torch.compile function -> their line."""
+    from .forbidden import _dotted
+    out: dict[str, int] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for dec in node.decorator_list:
+                if _dotted(dec.func if isinstance(dec, ast.Call) else dec) in _COMPILING:
+                    out[node.name] = node.lineno
+        elif (isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Call)
+              and _dotted(node.value.func) in _COMPILING):
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                if isinstance(target, ast.Name):
+                    out[target.id] = node.lineno
+    return out
+
+
+def loaded_source_compiled(source: str, qualname: str, line: int) -> list[str]:
+    """The module's compiled helpers (``name (line N)``) that the definition of ``qualname``
+    starting at ``line`` calls, directly or through the module's other functions. Static: a
+    helper imported from another module is not followed."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    compiled = _compiled_helpers(tree)
+    node = _node_at(tree, qualname, line) if compiled else None
+    if node is None:
+        return []
+    defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    seen, todo, hits = set(), [node], []
+    while todo:
+        cur = todo.pop()
+        # Arguments and local variables are the function's own (predict_rnn's ``rnn`` argument).
+        local = {n.id for n in ast.walk(cur) if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))}
+        local |= {a.arg for n in ast.walk(cur) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+                  for a in (*n.args.posonlyargs, *n.args.args, *n.args.kwonlyargs,
+                            *filter(None, (n.args.vararg, n.args.kwarg)))}
+        for sub in ast.walk(cur):
+            if (isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and sub.id not in seen
+                    and sub.id not in local):
+                seen.add(sub.id)
+                if sub.id in compiled:
+                    hits.append(f"{sub.id} (line {compiled[sub.id]})")
+                elif sub.id in defs:
+                    todo.append(defs[sub.id])
+    return sorted(hits)
+
+
 # -- the grading process's record of what the traces found ------------------------------------
 class ScratchViolation(GradeFailure):
     """A from-scratch rule was broken (the message is safe to show in any test)."""
@@ -393,6 +449,10 @@ class ScratchRecord:
                                     f"not a def statement (line {line} of {rel})"))
         elif hits:
             self._add(key, describe(key, "name", f"{', '.join(hits)} (line {line} of {rel})"))
+        compiled = loaded_source_compiled(source, qualname, line) if found else []
+        if compiled:
+            self._add(key, describe(key, "compile", f"it calls the TorchScript/torch.compile function "
+                                                    f"{', '.join(compiled)} of {rel}"))
         module_file = Path(self.path).joinpath(*pol.module.split(".")).with_suffix(".py")
         try:
             module_source = module_file.read_text(encoding="utf-8", errors="replace")

@@ -422,3 +422,27 @@ class Conv2D(nn.Module):
     sub = build(tmp_path, replacements, chapters=("ch05_cnn",))
     results = grade(sub, "ch05_cnn", [CONV])
     assert not (passed(results) & named(results, "test_conv2d_layer", "test_learn_kernel", "test_corr2d_"))
+
+
+def test_compiled_helper_is_reported_statically():
+    """A from-scratch function that calls a module-level TorchScript function (whose ops run
+    without Python, so the trace sees only their decomposition) is found from the source;
+    an argument of the same name is not the module's function."""
+    from d2lgrade.policies import loaded_source_compiled
+    source = (
+        "import torch\n"
+        "@torch.jit.script\n"
+        "def _step(x: torch.Tensor) -> torch.Tensor:\n"
+        "    return torch.rnn_tanh_cell(x, x, x, x, None, None)\n"
+        "_other = torch.compile(lambda x: x)\n"
+        "def helper(x):\n"
+        "    return _step(x)\n"
+        "def rnn(x):\n"
+        "    return helper(x) + _other(x)\n"
+        "def predict(rnn, x):\n"
+        "    return rnn(x)\n"
+        "def honest(x):\n"
+        "    return torch.tanh(x)\n")
+    assert loaded_source_compiled(source, "rnn", 8) == ["_other (line 5)", "_step (line 3)"]
+    assert loaded_source_compiled(source, "predict", 10) == []
+    assert loaded_source_compiled(source, "honest", 12) == []

@@ -18,6 +18,12 @@ from_scratch(MODULE, "relu", allow=ops.ELEMENTARY,
              names=["relu", "relu_", "ReLU", "relu6", "ReLU6", "threshold", "Threshold", "hardtanh",
                     "Hardtanh", "leaky_relu", "LeakyReLU", "rrelu", "elu", "celu", "selu", "gelu",
                     "softplus"])
+# The scratch trainer: through the student's init_mlp_params and mlp_net (so through relu),
+# with the spec's nn.CrossEntropyLoss and a hand-written step; no torch.optim, no solver, no
+# other library routine. It receives only the training batches (accuracy is measured here).
+from_scratch(MODULE, "train_mlp", deny=ops.LIBRARY - ops.SOFTMAX - ops.CROSS_ENTROPY,
+             names=["optim", "lstsq", "solve", "pinv", "pinverse", "inverse", "svd"],
+             requires=["init_mlp_params", "mlp_net"])
 
 
 @pytest.fixture(scope="module")
