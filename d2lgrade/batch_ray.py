@@ -11,10 +11,12 @@ The submission travels as zip bytes (a folder is zipped by the driver) and the r
 come back as data; only the driver writes files, with the same atomic writes and
 completion markers as the local backend, so kill-and-resume works the same way.
 
-Running on a real cluster: see NOTES-batch.md ("Running on a Ray cluster"). In short: every
+Running on a real cluster: see README.md ("Running on a Ray cluster"). In short: every
 node needs this project's Python environment (torch included, e.g. one container image);
-``--address ray://HEAD:10001`` (or ``auto`` on a cluster node) connects, and the course
-folder is shipped to the workers as the job's ``working_dir``.
+``--address HEAD:6379`` or ``ray://HEAD:10001`` connects (with the cluster's token when it
+uses token authentication), and the course folder is shipped to the workers as the job's
+``working_dir``. A task lost with its node is run once more elsewhere (``max_retries=1``);
+tests/test_ray_cluster.py kills a node mid-batch.
 """
 from __future__ import annotations
 
