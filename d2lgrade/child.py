@@ -15,6 +15,7 @@ import argparse
 import importlib
 import os
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -126,6 +127,10 @@ class Server:
         self.next_id = 1
         #: From-scratch policies (``d2lgrade.optrace``), installed by the first request.
         self.tracer = None
+        #: Seconds the last request spent in student code (import, call, probe), reported
+        #: as ``student_s`` for ``d2lgrade.timing`` (statistics only; decoding and encoding
+        #: are not included).
+        self.student_s = 0.0
 
     # -- references -------------------------------------------------------------------
     def _make_ref(self, obj: Any) -> dict:
@@ -168,6 +173,7 @@ class Server:
     def handle(self, frame: bytes) -> bytes:
         header, blobs = wire.unpack(frame)
         sandbox.before_call(header.get("limit_s"))
+        self.student_s = 0.0
         try:
             if self.tracer is not None:
                 self.tracer.check_bindings()
@@ -176,6 +182,7 @@ class Server:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             head, rblobs = {"error": _describe(exc, self.submission_dir)}, []
+        head["student_s"] = self.student_s
         sandbox.after_call()  # processes the call started end with it
         if self.tracer is not None:
             report = self.tracer.take_report()
@@ -205,27 +212,35 @@ class Server:
                 self.objects.pop(ref_id, None)
             return {"ok": None}, []
         if op == "getattr":
-            value = getattr(self._target(header["target"]), header["name"])
+            start = time.perf_counter()
+            try:  # the first use of a module imports it: student code
+                value = getattr(self._target(header["target"]), header["name"])
+            finally:
+                self.student_s = time.perf_counter() - start
             enc = wire.Encoder(make_ref=self._make_ref)
             return {"ok": enc.encode(value)}, enc.blobs
         if op in ("call", "probe"):
-            if op == "call":
-                fn = self._target(header["target"])
-            else:
-                fn = probes.PROBES[header["name"]]
             args = decoder.decode(header.get("args", []))
             kwargs = decoder.decode(header.get("kwargs", {"$dict": []}))
             watch = _ArgWatch(args, kwargs)
             tracer = _Tracer() if header.get("trace") else None
-            if tracer is not None:
-                sys.setprofile(tracer.profile)
-                with tracer:
-                    try:
-                        value = fn(*args, **kwargs)
-                    finally:
-                        sys.setprofile(None)
-            else:
-                value = fn(*args, **kwargs)
+            start = time.perf_counter()
+            try:
+                if op == "call":
+                    fn = self._target(header["target"])  # may import the student's module
+                else:
+                    fn = probes.PROBES[header["name"]]
+                if tracer is not None:
+                    sys.setprofile(tracer.profile)
+                    with tracer:
+                        try:
+                            value = fn(*args, **kwargs)
+                        finally:
+                            sys.setprofile(None)
+                else:
+                    value = fn(*args, **kwargs)
+            finally:
+                self.student_s = time.perf_counter() - start
             enc = wire.Encoder(make_ref=self._make_ref)
             changes = [[path, enc.tensor(t)] for path, t in watch.changes()]
             enc.alias_of = watch.alias_of  # only the returned value may alias arguments
