@@ -77,6 +77,7 @@ def chapter_table(run: dict) -> list[str]:
 
     def row(name: str, parts: list[dict]) -> str:
         mean = {k: sum(p.get(k, 0.0) for p in parts) / n for k in ("wall_s", *PARTS)}
+        mean = {k: 0.0 if abs(v) < 5e-3 else v for k, v in mean.items()}  # rounding leftovers
         share = mean["student_s"] / mean["wall_s"] if mean["wall_s"] else 0.0
         return (f"| {name} | {mean['wall_s']:.2f} s | {mean['student_s']:.2f} s | "
                 f"{mean['reference_s']:.2f} s | {mean['startup_s']:.2f} s | "
@@ -116,7 +117,19 @@ def main() -> None:
     ap.add_argument("--passes", nargs="+", choices=("trace", "notrace"), default=["trace"])
     ap.add_argument("--work", help="folder for the class and the outputs (default: a temporary one)")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--from-out", help="only report on a grade-batch output folder made with "
+                    "D2LGRADE_TIMING=1 (also one still running: the students done so far; wall "
+                    "= from batch.json's writing to the last status.json)")
     ns = ap.parse_args()
+    if ns.from_out:
+        out = Path(ns.from_out)
+        markers = [json.loads(p.read_text()) for p in sorted(out.glob("*/status.json"))]
+        wall = max(m["finished_at"] for m in markers) - (out / "batch.json").stat().st_mtime
+        run = {"wall": wall, "markers": markers, "workers": ns.workers, "trace": True,
+               "machine_busy_cores": None, "load1": None}
+        print("\n".join(chapter_table(run)))
+        print("\n" + json.dumps(ratios(run)))
+        return
     if not os.environ.get("D2L_DATA_DIR"):
         print("note: D2L_DATA_DIR is unset, so data-tier tests are not run", file=sys.stderr)
     work = Path(ns.work) if ns.work else Path(tempfile.mkdtemp(prefix="d2lgrade-split-"))
