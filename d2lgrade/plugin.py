@@ -387,6 +387,34 @@ def data_dir(request: pytest.FixtureRequest) -> Path:
     return Path(path)
 
 
+#: errors a test's own code raises when a student's value has another form than expected
+#: (unpacking a tensor into two names, iterating None, indexing a list with a string...)
+VALUE_FORM_ERRORS = (ValueError, TypeError, IndexError, KeyError, AttributeError, RuntimeError,
+                     ZeroDivisionError)
+
+
+def _wrong_form(item: pytest.Item, excinfo, visibility: str) -> str | None:
+    """A message about the student's value when the test's own code tripped over it; None when
+    the error came from the engine (a real grader error) or is of another kind."""
+    exc = excinfo.value
+    if not isinstance(exc, VALUE_FORM_ERRORS) or not hasattr(item, "path"):
+        return None
+    engine = Path(__file__).resolve().parent
+    entries = list(excinfo.traceback)
+    in_test = [e for e in entries if Path(str(e.path)).resolve() == Path(str(item.path)).resolve()]
+    if not in_test or Path(str(entries[-1].path)).resolve().is_relative_to(engine):
+        return None
+    text = (f"your result does not have the form this test expects "
+            f"({type(exc).__name__}: {str(exc)[:300]})")
+    if visibility == "public":
+        try:
+            line = str(in_test[-1].statement).strip().splitlines()[0]
+            text += f"; the test's line: `{line[:200]}`"
+        except Exception:  # the source may be unavailable; the message stands without it
+            pass
+    return text
+
+
 def _message(item: pytest.Item, excinfo, visibility: str) -> str:
     exc = excinfo.value
     if isinstance(exc, (StudentError, GradeFailure)):
@@ -397,6 +425,8 @@ def _message(item: pytest.Item, excinfo, visibility: str) -> str:
             text = str(exc) or (doc[0] if doc else "assertion failed")
         else:
             text = "failed: " + (doc[0] if doc else item.name) + " (details hidden)"
+    elif (form := _wrong_form(item, excinfo, visibility)) is not None:
+        text = form
     else:
         text = f"grader error ({type(exc).__name__}); please tell your instructor"
         if visibility == "public":
