@@ -16,6 +16,7 @@ import contextlib
 import importlib
 import os
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -132,6 +133,10 @@ class Server:
         self.next_id = 1
         #: From-scratch policies (``d2lgrade.optrace``), installed by the first request.
         self.tracer = None
+        #: Seconds the last request spent in student code (import, call, probe), reported
+        #: as ``student_s`` for ``d2lgrade.timing`` (statistics only; decoding and encoding
+        #: are not included).
+        self.student_s = 0.0
 
     # -- references -------------------------------------------------------------------
     def _make_ref(self, obj: Any) -> dict:
@@ -174,6 +179,7 @@ class Server:
     def handle(self, frame: bytes) -> bytes:
         header, blobs = wire.unpack(frame)
         sandbox.before_call(header.get("limit_s"))
+        self.student_s = 0.0
         try:
             if self.tracer is not None:
                 self.tracer.check_bindings()
@@ -182,6 +188,7 @@ class Server:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             head, rblobs = {"error": _describe(exc, self.submission_dir)}, []
+        head["student_s"] = self.student_s
         sandbox.after_call()  # processes the call started end with it
         if self.tracer is not None:
             report = self.tracer.take_report()
@@ -211,14 +218,20 @@ class Server:
                 self.objects.pop(ref_id, None)
             return {"ok": None}, []
         if op == "getattr":
-            value = getattr(self._target(header["target"]), header["name"])
+            start = time.perf_counter()
+            try:  # the first use of a module imports it: student code
+                value = getattr(self._target(header["target"]), header["name"])
+            finally:
+                self.student_s = time.perf_counter() - start
             enc = wire.Encoder(make_ref=self._make_ref)
             return {"ok": enc.encode(value)}, enc.blobs
         if op in ("call", "probe"):
+            start = time.perf_counter()
             if op == "call":
-                fn = self._target(header["target"])
+                fn = self._target(header["target"])  # may import the student's module
             else:
                 fn = probes.PROBES[header["name"]]
+            self.student_s = time.perf_counter() - start
             args = decoder.decode(header.get("args", []))
             kwargs = decoder.decode(header.get("kwargs", {"$dict": []}))
             names = decoder.decode(header["globals"]) if op == "call" and "globals" in header else None
@@ -227,17 +240,21 @@ class Server:
                 for name, path in (header.get("globals_same") or {}).items():
                     names[str(name)] = _argument_at({"args": args, "kwargs": kwargs}, path)
             tracer = _Tracer() if header.get("trace") else None
-            with _module_names(fn, header["target"], names, header.get("globals_in", [])) \
-                    if names is not None else contextlib.nullcontext():
-                if tracer is not None:
-                    sys.setprofile(tracer.profile)
-                    with tracer:
-                        try:
-                            value = fn(*args, **kwargs)
-                        finally:
-                            sys.setprofile(None)
-                else:
-                    value = fn(*args, **kwargs)
+            start = time.perf_counter()
+            try:
+                with _module_names(fn, header["target"], names, header.get("globals_in", [])) \
+                        if names is not None else contextlib.nullcontext():
+                    if tracer is not None:
+                        sys.setprofile(tracer.profile)
+                        with tracer:
+                            try:
+                                value = fn(*args, **kwargs)
+                            finally:
+                                sys.setprofile(None)
+                    else:
+                        value = fn(*args, **kwargs)
+            finally:
+                self.student_s += time.perf_counter() - start
             enc = wire.Encoder(make_ref=self._make_ref)
             changes = [[path, enc.tensor(t)] for path, t in watch.changes()]
             enc.alias_of = watch.alias_of  # only the returned value may alias arguments

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from . import wire
+from . import timing, wire
 from .sandbox import clean_text, describe_signal
 from .errors import (BadReply, StaleHandle, StudentCrash, StudentException, StudentExit,
                      StudentTimeout)
@@ -333,7 +333,10 @@ class Submission:
             if self._policy is None:
                 from .sandbox import build_policy
                 self._policy = build_policy(self.path, self.scratch_dir)
+            start = time.perf_counter()
             self._transport = ProcessTransport(self.path, self.scratch_dir, self._policy)
+            timing.current.startup_s += time.perf_counter() - start
+            timing.current.child_starts += 1
             self._seed_pending = self._seed is not None  # a restarted child starts unseeded
             self.protections = self._transport.protections
             self.missing_protections = self._transport.missing
@@ -379,10 +382,12 @@ class Submission:
         transport = self._connect()
         if self._policies_pending:
             self._policies_pending = False
+            start = time.perf_counter()  # installing the op trace: part of a child's start
             self._request({"op": "policies", "policies": [p.to_wire() for p in self.scratch.policies]},
                           [], None)
             if self.scratch.substituting:
                 self._request({"op": "substitute", "keys": sorted(self.scratch.substituting)}, [], None)
+            timing.current.startup_s += time.perf_counter() - start
         if self._seed_pending:
             self._seed_pending = False
             self.probe("seed", self._seed)
@@ -400,6 +405,10 @@ class Submission:
             head, rblobs = wire.unpack(reply)
         except (wire.WireError, KeyError, TypeError, ValueError) as exc:
             raise BadReply(f"the submission's process sent an unusable reply: {exc}") from None
+        spent = head.get("student_s")
+        if isinstance(spent, float):  # the child's own figure, bounded by what we measured
+            timing.current.student_s += min(max(spent, 0.0), time.monotonic() - start)
+        timing.current.calls += 1
         if "scratch" in head:
             self.scratch.absorb(head["scratch"])  # raises GradeFailure on a violation
         try:

@@ -179,6 +179,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     from .policies import policies_for
     state = config.stash[STATE]
     state.policies = policies_for({str(item.path) for item in items if is_grader_item(item)})
+    if os.environ.get("D2LGRADE_POLICIES") == "off":  # measurements only: the op trace's cost
+        state.policies = []
     if state._submission is not None:
         state._submission.set_policies(state.policies)
 
