@@ -4,12 +4,15 @@ What graders import::
 
     from d2lgrade import points, hidden, after_due_date, tier, call_timeout
     from d2lgrade import reference, assert_close, assert_scalar_close, call_without
+    from d2lgrade import from_scratch, ops          # from-scratch policies (d2lgrade.policies)
 """
 import pytest
 
 from .course import load_reference as reference
 from .errors import GradeFailure, StudentError
 from .forbidden import call_without
+from . import ops
+from .policies import from_scratch
 
 #: Imported on first use (PEP 562), so that commands that never compare tensors
 #: (grade-batch's parent, export, stubs) start without importing torch.
@@ -33,5 +36,5 @@ call_timeout = pytest.mark.call_timeout
 
 __all__ = ["points", "hidden", "after_due_date", "tier", "call_timeout", "reference",
            "assert_close", "assert_scalar_close", "call_without", "tolerances",
-           "GradeFailure", "StudentError"]
+           "GradeFailure", "StudentError", "from_scratch", "ops"]
 __version__ = "0.1.0"

@@ -190,6 +190,7 @@ def grade_outcome(task: dict, submission: str | os.PathLike | None = None) -> di
         outcome["notes"] = run.notes
         outcome["protections"] = run.protection_report()
         outcome["chapters"] = run.chapters
+        outcome["timing"] = run.timing
         if not run.results:
             outcome["status"], outcome["message"] = "unusable", "no tests were collected"
     except SubmissionUnusable as exc:
@@ -198,6 +199,10 @@ def grade_outcome(task: dict, submission: str | os.PathLike | None = None) -> di
         outcome["status"] = "error"
         outcome["message"] = f"{type(exc).__name__}: {str(exc)[-1500:]}"
     outcome["elapsed"] = round(time.perf_counter() - start, 3)
+    if outcome.get("timing"):  # unpacking and result conversion count as start-up
+        t = outcome["timing"]
+        extra = max(0.0, outcome["elapsed"] - t["wall_s"])
+        t.update(wall_s=outcome["elapsed"], startup_s=round(t["startup_s"] + extra, 4))
     return outcome
 
 
@@ -210,6 +215,15 @@ def _protections(outcomes: list[dict]) -> list[str]:
     """What the sandbox reported for this student's children (every chapter group's)."""
     seen = [p for o in outcomes for p in o.get("protections", [])]
     return list(dict.fromkeys(seen)) + ["batch worker"] if seen else ["batch worker (no student code ran)"]
+
+
+def _sum_timing(parts) -> dict:
+    """The time split of a student's chapter groups added up (``d2lgrade.timing``)."""
+    total: dict = {}
+    for part in parts:
+        for k, v in (part or {}).items():
+            total[k] = _sum_timing([total.get(k), v]) if isinstance(v, dict) else round(total.get(k, 0) + v, 4)
+    return total
 
 
 def finish_student(out_dir: Path, task: dict, outcomes: list[dict], **extra) -> dict:
@@ -239,7 +253,8 @@ def finish_student(out_dir: Path, task: dict, outcomes: list[dict], **extra) -> 
         "score": score, "max_score": max_score,
         "chapter_scores": {c: list(totals(rs)) for c, rs in by_chapter(results).items()},
         "failed": sorted(r.display_name for r in results if r.status == "failed"),
-        "elapsed_s": round(elapsed, 3), "finished_at": time.time(), **extra,
+        "elapsed_s": round(elapsed, 3), "finished_at": time.time(),
+        "timing": _sum_timing(o.get("timing") for o in outcomes), **extra,
     }
     write_atomic(student_dir / MARKER, json.dumps(marker, indent=2))
     for stale in student_dir.glob(".*.tmp"):  # left by a worker killed while writing

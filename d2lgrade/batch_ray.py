@@ -11,10 +11,12 @@ The submission travels as zip bytes (a folder is zipped by the driver) and the r
 come back as data; only the driver writes files, with the same atomic writes and
 completion markers as the local backend, so kill-and-resume works the same way.
 
-Running on a real cluster: see NOTES-batch.md ("Running on a Ray cluster"). In short: every
+Running on a real cluster: see README.md ("Running on a Ray cluster"). In short: every
 node needs this project's Python environment (torch included, e.g. one container image);
-``--address ray://HEAD:10001`` (or ``auto`` on a cluster node) connects, and the course
-folder is shipped to the workers as the job's ``working_dir``.
+``--address HEAD:6379`` or ``ray://HEAD:10001`` connects (with the cluster's token when it
+uses token authentication), and the course folder is shipped to the workers as the job's
+``working_dir``. A task lost with its node is run once more elsewhere (``max_retries=1``);
+tests/test_ray_cluster.py kills a node mid-batch.
 """
 from __future__ import annotations
 
@@ -82,6 +84,7 @@ def _grade_remote(task: dict, payload: bytes) -> dict:
     """Runs on a Ray worker: unpack the payload and grade it (see batch.grade_outcome)."""
     import ray
     from .batch import grade_outcome
+    from .course import find_course
     tmp = tempfile.mkdtemp(prefix="d2lgrade-ray-")
     try:
         path = os.path.join(tmp, "submission.zip")
@@ -95,8 +98,17 @@ def _grade_remote(task: dict, payload: bytes) -> dict:
     outcome["placement"] = {"node": ctx.get_node_id()[:12], "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
                             "resources": {k: v for k, v in ctx.get_assigned_resources().items()},
                             "chapters": task.get("chapters"),
+                            # the shipped working_dir on a cluster, the driver's folder locally
+                            "course_root": str(find_course(task.get("course_root")).root),
                             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
     return outcome
+
+
+#: What a driver needs when the cluster uses Ray's token authentication (Ray 2.60: on when
+#: the head was started with RAY_AUTH_MODE=token or with a token in ~/.ray/auth_token).
+TOKEN_HINT = ("the cluster uses token authentication: give this machine the cluster's token "
+              "(print it on the head with `ray get-auth-token`) in RAY_AUTH_TOKEN, in a file "
+              "named by RAY_AUTH_TOKEN_PATH, or in ~/.ray/auth_token, and set RAY_AUTH_MODE=token")
 
 
 def _connect(cfg, course_root: Path) -> bool:
@@ -106,14 +118,19 @@ def _connect(cfg, course_root: Path) -> bool:
         return False
     if cfg.ray_address:
         from .batch import BatchError
-        extra = {}
-        if cfg.ray_address.split("://")[-1].split(":")[0] in ("127.0.0.1", "localhost"):
-            extra["_node_ip_address"] = "127.0.0.1"  # a head started on the loopback address
+        # A loopback address is no shortcut: Ray replaces it with this node's routable IP
+        # (services.resolve_ip_for_localhost), so a cluster must listen on that address.
         try:
-            ray.init(address=cfg.ray_address, log_to_driver=False, **extra,
+            ray.init(address=cfg.ray_address, log_to_driver=False,
                      runtime_env={"working_dir": str(course_root), "excludes": SHIP_EXCLUDES})
+        except ray.exceptions.AuthenticationError as exc:
+            raise BatchError(f"cannot connect to the Ray cluster at {cfg.ray_address}: "
+                             f"{TOKEN_HINT} ({str(exc).split('.')[0]})") from None
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise BatchError(f"cannot connect to the Ray cluster at {cfg.ray_address}: {exc}") from None
+            hint = (f"; if {TOKEN_HINT}, check that the token is the cluster's"
+                    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token" else "")
+            raise BatchError(f"cannot connect to the Ray cluster at {cfg.ray_address}: "
+                             f"{exc}{hint}") from None
         return True
     # A local Ray for this batch only, on the loopback address.
     ray.init(address="local", num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False,

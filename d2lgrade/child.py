@@ -12,16 +12,18 @@ getattr, probe). It is used two ways:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
+import time
 import traceback
 from typing import Any
 
 import torch
 from torch.overrides import TorchFunctionMode, resolve_name
 
-from . import probes, sandbox, wire
+from . import book_env, probes, sandbox, wire
 
 #: Longest traceback text sent back for one exception.
 MAX_TRACEBACK_CHARS = 4000
@@ -85,9 +87,11 @@ def _same_bits(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
 class _ArgWatch:
     """Snapshots the tensors passed into a call so that changes can be written back."""
 
-    def __init__(self, args: list, kwargs: dict):
+    def __init__(self, args: list, kwargs: dict, names: dict | None = None):
         self.entries = []
-        for path, t in _tensors_in(list(args), ["args"]) + _tensors_in(dict(kwargs), ["kwargs"]):
+        found = _tensors_in(list(args), ["args"]) + _tensors_in(dict(kwargs), ["kwargs"])
+        found += _tensors_in(dict(names or {}), ["globals"])
+        for path, t in found:
             grad = t.grad if t.is_leaf else None
             self.entries.append((path, t, t.detach().clone(), grad,
                                  None if grad is None else grad.detach().clone(), t.requires_grad))
@@ -118,12 +122,21 @@ class _ArgWatch:
 class Server:
     """Answers the parent's requests against the student's objects."""
 
-    def __init__(self, submission_dir: str):
+    def __init__(self, submission_dir: str, in_child: bool = True):
         self.submission_dir = os.path.abspath(submission_dir)
         if self.submission_dir not in sys.path:
             sys.path.insert(0, self.submission_dir)
+        # the book's helper package, stand-ins, and (only in a child) multiprocessing that
+        # works in the sandbox
+        book_env.install(self.submission_dir, multiprocessing_fix=in_child)
         self.objects: dict[int, Any] = {}
         self.next_id = 1
+        #: From-scratch policies (``d2lgrade.optrace``), installed by the first request.
+        self.tracer = None
+        #: Seconds the last request spent in student code (import, call, probe), reported
+        #: as ``student_s`` for ``d2lgrade.timing`` (statistics only; decoding and encoding
+        #: are not included).
+        self.student_s = 0.0
 
     # -- references -------------------------------------------------------------------
     def _make_ref(self, obj: Any) -> dict:
@@ -166,55 +179,148 @@ class Server:
     def handle(self, frame: bytes) -> bytes:
         header, blobs = wire.unpack(frame)
         sandbox.before_call(header.get("limit_s"))
+        self.student_s = 0.0
         try:
-            reply = self._dispatch(header, blobs)
+            if self.tracer is not None:
+                self.tracer.check_bindings()
+            head, rblobs = self._dispatch(header, blobs)
         except BaseException as exc:  # noqa: BLE001 - every student failure becomes a reply
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            reply = wire.pack({"error": _describe(exc, self.submission_dir)}, [])
+            head, rblobs = {"error": _describe(exc, self.submission_dir)}, []
+        head["student_s"] = self.student_s
         sandbox.after_call()  # processes the call started end with it
-        return reply
+        if self.tracer is not None:
+            report = self.tracer.take_report()
+            if report:
+                head["scratch"] = report
+        try:
+            return wire.pack(head, rblobs)
+        except Exception as exc:  # noqa: BLE001 - e.g. a report the encoder cannot take
+            return wire.pack({"error": _describe(exc, self.submission_dir)}, [])
 
-    def _dispatch(self, header: dict, blobs: list[bytes]) -> bytes:
+    def _dispatch(self, header: dict, blobs: list[bytes]) -> tuple[dict, list]:
         op = header.get("op")
         decoder = wire.Decoder(blobs, resolve_ref=self._resolve_ref, allow_pickle=True,
                                pickled_blob=header.get("pickled"))
         if op == "ping":
-            return wire.pack({"ok": "pong"}, [])
+            return {"ok": "pong"}, []
+        if op == "policies":  # the first request of a child, before any student import
+            from . import optrace
+            self.tracer = optrace.install(self.submission_dir, header.get("policies", []))
+            return {"ok": None}, []
+        if op == "substitute":
+            if self.tracer is not None:
+                self.tracer.set_substituting([str(k) for k in header.get("keys", [])])
+            return {"ok": None}, []
         if op == "release":
             for ref_id in header.get("ids", []):
                 self.objects.pop(ref_id, None)
-            return wire.pack({"ok": None}, [])
+            return {"ok": None}, []
         if op == "getattr":
-            value = getattr(self._target(header["target"]), header["name"])
+            start = time.perf_counter()
+            try:  # the first use of a module imports it: student code
+                value = getattr(self._target(header["target"]), header["name"])
+            finally:
+                self.student_s = time.perf_counter() - start
             enc = wire.Encoder(make_ref=self._make_ref)
-            return wire.pack({"ok": enc.encode(value)}, enc.blobs)
+            return {"ok": enc.encode(value)}, enc.blobs
         if op in ("call", "probe"):
+            start = time.perf_counter()
             if op == "call":
-                fn = self._target(header["target"])
+                fn = self._target(header["target"])  # may import the student's module
             else:
                 fn = probes.PROBES[header["name"]]
+            self.student_s = time.perf_counter() - start
             args = decoder.decode(header.get("args", []))
             kwargs = decoder.decode(header.get("kwargs", {"$dict": []}))
-            watch = _ArgWatch(args, kwargs)
+            names = decoder.decode(header["globals"]) if op == "call" and "globals" in header else None
+            watch = _ArgWatch(args, kwargs, names)   # before the shared ones join: watched as arguments
+            if names is not None:
+                for name, path in (header.get("globals_same") or {}).items():
+                    names[str(name)] = _argument_at({"args": args, "kwargs": kwargs}, path)
             tracer = _Tracer() if header.get("trace") else None
-            if tracer is not None:
-                sys.setprofile(tracer.profile)
-                with tracer:
-                    try:
+            start = time.perf_counter()
+            try:
+                with _module_names(fn, header["target"], names, header.get("globals_in", [])) \
+                        if names is not None else contextlib.nullcontext():
+                    if tracer is not None:
+                        sys.setprofile(tracer.profile)
+                        with tracer:
+                            try:
+                                value = fn(*args, **kwargs)
+                            finally:
+                                sys.setprofile(None)
+                    else:
                         value = fn(*args, **kwargs)
-                    finally:
-                        sys.setprofile(None)
-            else:
-                value = fn(*args, **kwargs)
+            finally:
+                self.student_s += time.perf_counter() - start
             enc = wire.Encoder(make_ref=self._make_ref)
             changes = [[path, enc.tensor(t)] for path, t in watch.changes()]
             enc.alias_of = watch.alias_of  # only the returned value may alias arguments
             reply = {"ok": enc.encode(value), "writeback": changes}
             if tracer is not None:
                 reply["trace"] = tracer.as_dict()
-            return wire.pack(reply, enc.blobs)
+            return reply, enc.blobs
         raise wire.WireError(f"unknown op {op!r}")
+
+
+def _argument_at(roots: dict, path: Any) -> Any:
+    node: Any = roots
+    if not isinstance(path, list) or not path:
+        raise wire.WireError("bad argument path for a module-level name")
+    for key in path:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            raise wire.WireError(f"bad argument path {path!r:.100}") from None
+    return node
+
+
+def _namespaces(fn: Any, target: dict, also_in: list) -> list[dict]:
+    """The module namespaces a call's ``globals`` go into: the module the function was defined
+    in (a traced wrapper keeps its ``__module__``), the module the grader named it through
+    (``from .a import f`` in module b), and any module listed in ``also_in``."""
+    found: list[dict] = []
+
+    def add(module_name: Any) -> None:
+        module = sys.modules.get(module_name) if isinstance(module_name, str) else None
+        if module is not None and all(vars(module) is not ns for ns in found):
+            found.append(vars(module))
+    target_fn = getattr(fn, "__func__", fn)                   # bound methods
+    add(getattr(target_fn, "__module__", None))
+    if isinstance(target.get("module"), str):
+        add(target["module"])
+    for name in also_in:
+        if not isinstance(name, str):
+            raise wire.WireError("globals_in must list module names")
+        importlib.import_module(name)
+        add(name)
+    if not found:
+        raise TypeError(f"cannot tell which module {type(fn).__name__} reads its globals from")
+    return found
+
+
+@contextlib.contextmanager
+def _module_names(fn: Any, target: dict, names: Any, also_in: list):
+    """Module-level ``names`` set for one call, then restored: the book's ``gd_2d(x1, x2, s1,
+    s2)`` reads a global ``eta``, its ``get_params()`` reads ``num_inputs``."""
+    if not isinstance(names, dict) or not all(isinstance(k, str) and k.isidentifier() for k in names):
+        raise wire.WireError("globals must map identifiers to values")
+    missing = object()
+    spaces = _namespaces(fn, target, list(also_in))
+    saved = [(ns, {k: ns.get(k, missing) for k in names}) for ns in spaces]
+    for ns in spaces:
+        ns.update(names)
+    try:
+        yield
+    finally:
+        for ns, before in saved:
+            for k, v in before.items():
+                if v is missing:
+                    ns.pop(k, None)
+                else:
+                    ns[k] = v
 
 
 def _describe(exc: BaseException, submission_dir: str) -> dict:

@@ -47,7 +47,8 @@ def _cmd_validate(ns: argparse.Namespace) -> int:
     from .validate import validate
     report = validate(find_course(ns.course), chapters=ns.chapters, seed=ns.seed,
                       isolation=ns.isolation, mutants=not ns.skip_mutants,
-                      compare_isolation=ns.compare_isolation, workers=ns.workers)
+                      compare_isolation=ns.compare_isolation, workers=ns.workers,
+                      strict_policies=ns.strict_policies)
     print(report.text())
     return 0 if report.ok else 1
 
@@ -124,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the number of cores, at most 4)")
     v.add_argument("--compare-isolation", action="store_true",
                    help="Also grade solutions and stubs with isolation 'none' and compare scores")
+    v.add_argument("--strict-policies", action="store_true",
+                   help="Fail when a function that looks from-scratch has no from_scratch policy")
     v.set_defaults(func=_cmd_validate)
 
     s = sub.add_parser("stubs", help="Write assignments/ from solutions/ (or --check for drift)")

@@ -107,4 +107,7 @@ def load_reference(module: str, course: Course | None = None) -> ModuleType:
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
     spec.loader.exec_module(mod)
+    from . import timing
+    if timing.enabled():  # benchmarks: time spent in reference code
+        timing.instrument_reference(mod)
     return mod

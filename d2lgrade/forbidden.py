@@ -60,6 +60,14 @@ def static_uses(source: str, qualname: str, tokens: Iterable[str]) -> list[str]:
     fn = _find_function(tree, qualname)
     if fn is None:
         return []
+    return names_in(fn, tokens)
+
+
+def names_in(fn: ast.AST, tokens: set[str], own: frozenset = frozenset()) -> list[str]:
+    """Dotted names, imports and string constants in a def/class node that contain a token.
+
+    Bare names in ``own`` (the module's own functions and classes, e.g. a call from
+    ``net`` to the student's ``softmax``) are not library names and are skipped."""
     # Docstrings are the spec ("do not use torch.softmax"), not code.
     docstrings = {id(n.body[0].value) for n in ast.walk(fn)
                   if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
@@ -69,13 +77,23 @@ def static_uses(source: str, qualname: str, tokens: Iterable[str]) -> list[str]:
     skipped = docstrings | {id(arg) for n in ast.walk(fn) if isinstance(n, ast.Raise)
                             and isinstance(n.exc, ast.Call) and _dotted(n.exc.func) == "NotImplementedError"
                             for arg in n.exc.args if isinstance(arg, ast.Constant)}
+    # Local variables and arguments are the student's names (the book's ``conv2d = Conv2D(...)``).
+    local = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))}
+    local |= {a.arg for n in ast.walk(fn) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+              for a in (*n.args.posonlyargs, *n.args.args, *n.args.kwonlyargs,
+                        *filter(None, (n.args.vararg, n.args.kwarg)))}
     hits = set()
     for node in ast.walk(fn):
         if id(node) in skipped:
             continue
         names: list[str] = []
-        if isinstance(node, (ast.Attribute, ast.Name)):
-            names.append(_dotted(node) or "")
+        if isinstance(node, ast.Name):
+            if node.id not in own and node.id not in local:
+                names.append(node.id)
+        elif isinstance(node, ast.Attribute):
+            dotted = _dotted(node) or ""
+            root, _, rest = dotted.partition(".")
+            names.append(rest if root in local or root in own else dotted)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names += [a.name for a in node.names] + [getattr(node, "module", None) or ""]
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):

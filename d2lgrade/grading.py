@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from . import timing
 from .course import CHAPTER_RE, Course, find_course
 from .errors import SubmissionUnusable
 from .plugin import STATE, TestResult
@@ -38,6 +39,8 @@ class GradeRun:
     notes: list[str] = field(default_factory=list)
     protections: list[str] = field(default_factory=list)
     missing_protections: list[str] = field(default_factory=list)
+    #: Where the time went (``d2lgrade.timing.Split.as_dict``).
+    timing: dict = field(default_factory=dict)
 
     def protection_report(self) -> list[str]:
         """For ``results.json``: what was active, then what was missing (marked so)."""
@@ -153,6 +156,16 @@ class _Collector:
         self.results: list[TestResult] = []
         self.seed: int | None = None
         self.protections: tuple[list, list] = ([], [])
+        self.collected_at: float | None = None
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collected_at = time.perf_counter()  # pytest start-up and grader imports end here
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem):
+        # Per chapter: the test with its fixtures' setup and teardown (d2lgrade.timing).
+        with timing.chapter_part(item.nodeid):
+            yield
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -180,6 +193,7 @@ def run_graders(submission_dir: Path, course: Course, chapters: list[str], *, se
                  # warnings that quiet mode never shows.
                  "-p", "no:unraisableexception"]
     collector = _Collector()
+    split = timing.reset()
     start = time.perf_counter()
     sink = io.StringIO()
     if quiet:
@@ -188,12 +202,14 @@ def run_graders(submission_dir: Path, course: Course, chapters: list[str], *, se
     else:
         code = pytest.main(args, plugins=[collector])
     elapsed = time.perf_counter() - start
+    split.startup_s += (collector.collected_at or start) - start
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raise RuntimeError(f"the graders could not run (pytest exit code {int(code)}):\n"
                            f"{sink.getvalue()[-3000:]}")
     return GradeRun(collector.results, collector.seed, isolation, chapters, elapsed,
                     protections=collector.protections[0],
-                    missing_protections=collector.protections[1])
+                    missing_protections=collector.protections[1],
+                    timing=split.as_dict(elapsed))
 
 
 def select_chapters(course: Course, submission_dir: Path, requested: list[str] | None) -> tuple[list[str], list[str]]:

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from . import wire
+from . import timing, wire
 from .sandbox import clean_text, describe_signal
 from .errors import (BadReply, StaleHandle, StudentCrash, StudentException, StudentExit,
                      StudentTimeout)
@@ -48,13 +48,18 @@ class LoopbackTransport:
     def __init__(self, submission_dir: str):
         from .child import Server
         _forget_submission_modules(submission_dir)
-        self.server = Server(submission_dir)
+        self.server = Server(submission_dir, in_child=False)
         self.submission_dir = submission_dir
 
     def exchange(self, frame: bytes, timeout: float) -> bytes:
         return self.server.handle(frame)
 
     def close(self) -> None:
+        if self.server.tracer is not None:
+            from .optrace import uninstall
+            uninstall(self.server.tracer)
+        from . import book_env
+        book_env.uninstall()
         _forget_submission_modules(self.submission_dir)
         if self.server.submission_dir in sys.path:
             sys.path.remove(self.server.submission_dir)
@@ -102,12 +107,19 @@ def warm_up() -> None:
     forkserver.ensure_running()
 
 
+def _added_by_ray(path: str) -> bool:
+    """Ray puts its vendored packages (psutil, ...) first on the grader's import path when a
+    Ray batch ran in this process; a child must import what a fresh interpreter would."""
+    return os.path.basename(path) == "thirdparty_files" and os.path.basename(os.path.dirname(path)) == "ray"
+
+
 def _child_entry(submission_dir: str, scratch_dir: str, log_path: str, env: dict,
                  conn_in, conn_out, parent_cwd: str, policy=None) -> None:
     """First code of a new child: reduced environment, output to a log, then the sandbox."""
     # The grader's working folder (often the course root, with solutions/ and graders/)
     # is on the inherited import path; the submission must not import from it.
-    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != parent_cwd]
+    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != parent_cwd
+                   and not _added_by_ray(p)]
     os.environ.clear()
     os.environ.update(env)
     os.chdir(scratch_dir)
@@ -262,6 +274,18 @@ class Trace:
                        for pat in names if pat in n})
 
 
+def _link_book_data(base: str) -> None:
+    """``base/data`` -> ``D2L_DATA_DIR``: the child works in ``base/work``, so the book's own
+    relative paths (``'../data/airfoil_self_noise.dat'``) find the course's data files (read
+    only: the sandbox grants ``D2L_DATA_DIR`` for reading and nothing more)."""
+    data = os.environ.get("D2L_DATA_DIR")
+    if data and os.path.isdir(data):
+        try:
+            os.symlink(os.path.abspath(data), os.path.join(base, "data"), target_is_directory=True)
+        except OSError:
+            pass  # only a convenience for the book's paths
+
+
 class Submission:
     """One submission's code behind a transport. Restarts the child when it dies."""
 
@@ -273,7 +297,12 @@ class Submission:
         self.isolation = isolation
         self.call_timeout = call_timeout
         self._own_scratch = scratch_dir is None
-        self.scratch_dir = scratch_dir or tempfile.mkdtemp(prefix="d2lgrade-scratch-")
+        if scratch_dir is None:
+            self._scratch_base = tempfile.mkdtemp(prefix="d2lgrade-scratch-")
+            scratch_dir = os.path.join(self._scratch_base, "work")
+            os.mkdir(scratch_dir)
+            _link_book_data(self._scratch_base)
+        self.scratch_dir = scratch_dir
         self.generation = 0
         self._transport = None
         self.restarts = 0
@@ -286,6 +315,11 @@ class Submission:
         #: Seed for the child's random generators, applied before the next request.
         self._seed: int | None = None
         self._seed_pending = False
+        #: From-scratch policies pushed to every fresh child before any student import, and
+        #: what their traces found (``d2lgrade.scratch``); empty without policies.
+        from .policies import ScratchRecord
+        self.scratch = ScratchRecord(self.path)
+        self._policies_pending = False
 
     # -- transport lifecycle -----------------------------------------------------------
     def _connect(self):
@@ -299,13 +333,23 @@ class Submission:
             if self._policy is None:
                 from .sandbox import build_policy
                 self._policy = build_policy(self.path, self.scratch_dir)
+            start = time.perf_counter()
             self._transport = ProcessTransport(self.path, self.scratch_dir, self._policy)
+            timing.current.startup_s += time.perf_counter() - start
+            timing.current.child_starts += 1
             self._seed_pending = self._seed is not None  # a restarted child starts unseeded
             self.protections = self._transport.protections
             self.missing_protections = self._transport.missing
         else:
             self._transport = LoopbackTransport(self.path)
+        self._policies_pending = bool(self.scratch.policies)
         return self._transport
+
+    def set_policies(self, policies: list) -> None:
+        """From-scratch policies (``d2lgrade.policies.Policy``) for every child from now on."""
+        self.scratch.policies = list(policies)
+        if self._transport is not None:
+            self._policies_pending = bool(policies)
 
     def reseed(self, seed: int) -> None:
         """Seed the child's ``random``, numpy and torch before its next request (the plugin
@@ -321,7 +365,7 @@ class Submission:
             self._transport = None
         if self._own_scratch:
             import shutil
-            shutil.rmtree(self.scratch_dir, ignore_errors=True)
+            shutil.rmtree(self._scratch_base, ignore_errors=True)
 
     # -- requests ----------------------------------------------------------------------
     def _request(self, header: dict, blobs: list[bytes], timeout: float | None,
@@ -336,6 +380,14 @@ class Submission:
                                      f"({budget:g} s of calls); this test was not run")
             timeout = min(timeout, max(1.0, budget - self.time_spent))
         transport = self._connect()
+        if self._policies_pending:
+            self._policies_pending = False
+            start = time.perf_counter()  # installing the op trace: part of a child's start
+            self._request({"op": "policies", "policies": [p.to_wire() for p in self.scratch.policies]},
+                          [], None)
+            if self.scratch.substituting:
+                self._request({"op": "substitute", "keys": sorted(self.scratch.substituting)}, [], None)
+            timing.current.startup_s += time.perf_counter() - start
         if self._seed_pending:
             self._seed_pending = False
             self.probe("seed", self._seed)
@@ -351,6 +403,15 @@ class Submission:
             self.time_spent += time.monotonic() - start
         try:
             head, rblobs = wire.unpack(reply)
+        except (wire.WireError, KeyError, TypeError, ValueError) as exc:
+            raise BadReply(f"the submission's process sent an unusable reply: {exc}") from None
+        spent = head.get("student_s")
+        if isinstance(spent, float):  # the child's own figure, bounded by what we measured
+            timing.current.student_s += min(max(spent, 0.0), time.monotonic() - start)
+        timing.current.calls += 1
+        if "scratch" in head:
+            self.scratch.absorb(head["scratch"])  # raises GradeFailure on a violation
+        try:
             if "error" in head:
                 raise self._error(head["error"])
             generation = self.generation
@@ -389,7 +450,8 @@ class Submission:
                                     etype, tb)
         return StudentException(f"{etype}: {message}\n{tb}".rstrip(), etype, tb)
 
-    def _encode_call(self, args: tuple, kwargs: dict) -> tuple[dict, list, dict]:
+    def _encode_call(self, args: tuple, kwargs: dict,
+                     names: dict | None = None) -> tuple[dict, list, dict]:
         """Header fields, blobs and argument roots for a call.
 
         Data is encoded as data, remote handles as references, and anything else (a module
@@ -408,10 +470,22 @@ class Submission:
 
         enc = wire.Encoder(make_ref=make_ref)
         fields = {"args": enc.encode(list(args)), "kwargs": enc.encode(dict(kwargs))}
+        roots = {"args": list(args), "kwargs": dict(kwargs)}
+        if names is not None:
+            if not all(isinstance(k, str) and k.isidentifier() for k in names):
+                raise TypeError("module-level names must be identifiers")
+            # a tensor that is also an argument (``W`` read by the book's ``net`` and passed
+            # in ``params=[W, b]``) stays one tensor in the child
+            same = {k: path for k, v in names.items()
+                    if isinstance(v, torch.Tensor) and (path := _path_of(v, roots)) is not None}
+            own = {k: v for k, v in names.items() if k not in same}
+            fields["globals"] = enc.encode(own)
+            fields["globals_same"] = same
+            roots["globals"] = own
         if pickled:
             import pickle
             fields["pickled"] = enc._blob(pickle.dumps(pickled))
-        return fields, enc.blobs, {"args": list(args), "kwargs": dict(kwargs)}
+        return fields, enc.blobs, roots
 
     def _ref_json(self, obj: Any) -> dict:
         if isinstance(obj, RemoteObject):
@@ -420,11 +494,17 @@ class Submission:
         raise TypeError
 
     def call(self, target: dict, args: tuple = (), kwargs: dict | None = None, *,
-             timeout: float | None = None, trace: bool = False) -> Any:
+             timeout: float | None = None, trace: bool = False, names: dict | None = None,
+             names_in: tuple = ()) -> Any:
+        """Call ``target`` in the child. ``names``: module-level names set in the function's
+        module (and in the modules ``names_in`` lists) for this call only, then restored; a
+        tensor among them that the call changes is written back like an argument."""
         __tracebackhide__ = True  # pytest shows the student's frames, not ours
-        fields, blobs, roots = self._encode_call(args, kwargs or {})
-        value, head = self._request({"op": "call", "target": target, "trace": trace, **fields},
-                                    blobs, timeout, roots)
+        fields, blobs, roots = self._encode_call(args, kwargs or {}, names)
+        header = {"op": "call", "target": target, "trace": trace, **fields}
+        if names is not None:
+            header["globals_in"] = [str(m) for m in names_in]
+        value, head = self._request(header, blobs, timeout, roots)
         if trace:
             t = head.get("trace") or {}
             return value, Trace([str(x) for x in t.get("torch_functions", [])],
@@ -438,12 +518,51 @@ class Submission:
         value, _ = self._request({"op": "probe", "name": name, **fields}, blobs, timeout, roots)
         return value
 
+    def substituting(self, keys):
+        """Context: trusted stand-ins for ``keys`` inside other graded functions (issue 19)."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def scope():
+            self.scratch.substituting = set(keys)
+            if self._transport is not None and not self._policies_pending:
+                self._request({"op": "substitute", "keys": sorted(keys)}, [], None)
+            try:
+                yield
+            finally:
+                self.scratch.substituting = set()
+                if self._transport is not None and not self._policies_pending:
+                    try:
+                        self._request({"op": "substitute", "keys": []}, [], None)
+                    except Exception:  # a dead child starts without substitutes anyway
+                        pass
+        return scope()
+
     def getattr(self, target: dict, name: str) -> Any:
         value, _ = self._request({"op": "getattr", "target": target, "name": name}, [], None)
         return value
 
     def module(self, name: str) -> "RemoteModule":
         return RemoteModule(self, name)
+
+
+def _path_of(t: torch.Tensor, roots: dict) -> list | None:
+    """Where tensor ``t`` (this very object) sits among a call's arguments, or None."""
+    def walk(value: Any, path: list, depth: int) -> list | None:
+        if value is t:
+            return path
+        if depth < 4 and isinstance(value, (list, tuple)):
+            items = enumerate(value)
+        elif depth < 4 and type(value) is dict:
+            items = ((k, v) for k, v in value.items() if isinstance(k, (str, int)))
+        else:
+            return None
+        for k, v in items:
+            found = walk(v, path + [k], depth + 1)
+            if found is not None:
+                return found
+        return None
+    return walk({"args": roots["args"], "kwargs": roots["kwargs"]}, [], 0)
 
 
 def _follow(roots: dict | None, path: list) -> Any:
@@ -565,5 +684,47 @@ class RemoteFunction:
         """The attribute itself (a constant, or a handle to a function or class)."""
         return self.sub.getattr({"module": self.module}, self.attr)
 
+    def with_globals(self, *names_in: str, **names: Any) -> "BookCall":
+        """This function called the book's way: ``student.gd_2d.with_globals(eta=0.1)(x1, x2,
+        s1, s2)`` sets the module-level ``eta`` in the student's module for that call only.
+        ``names_in``: further student modules that get the names too (a trainer in one module
+        calling an update function of another)."""
+        return BookCall(self.sub, self.target, names, names_in)
+
+    def signature(self) -> list[dict]:
+        """The function's parameters in the child: ``[{"name", "kind", "has_default"}]``
+        (``kind`` as ``inspect.Parameter.kind.name``), to tell the book's signature from the
+        stub's."""
+        return self.sub.probe("signature_of", self.value())
+
     def __repr__(self) -> str:
         return f"<student {self.module}.{self.attr}>"
+
+
+class BookCall:
+    """A student function with module-level names set around each call (``with_globals``)."""
+
+    def __init__(self, sub: Submission, target: dict, names: dict, names_in: tuple = ()):
+        self.sub, self.target, self.names, self.names_in = sub, target, dict(names), tuple(names_in)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True  # pytest shows the student's frames, not ours
+        return self.sub.call(self.target, args, kwargs, names=self.names, names_in=self.names_in)
+
+    def traced(self, *args: Any, **kwargs: Any) -> tuple[Any, Trace]:
+        return self.sub.call(self.target, args, kwargs, trace=True, names=self.names,
+                             names_in=self.names_in)
+
+    def __repr__(self) -> str:
+        return f"<book call {self.target} with {sorted(self.names)}>"
+
+
+def with_globals(fn: "RemoteFunction | RemoteObject", *names_in: str, **names: Any) -> BookCall:
+    """``fn.with_globals(...)`` for any handle, also one from ``.value()`` (a RemoteObject,
+    whose own attributes belong to the student)."""
+    if isinstance(fn, RemoteFunction):
+        return fn.with_globals(*names_in, **names)
+    if isinstance(fn, RemoteObject):
+        fn._check_generation()
+        return BookCall(fn._sub, {"ref": fn._id}, names, names_in)
+    raise TypeError(f"with_globals needs a student function handle, not {type(fn).__name__}")

@@ -1,4 +1,4 @@
-"""Notebook submissions: the definitions in a Jupyter notebook become chapter modules.
+"""Notebook submissions: a Jupyter notebook's code becomes chapter modules.
 
 How a notebook maps to the course's modules (read with nbformat, never executed here):
 
@@ -8,30 +8,41 @@ How a notebook maps to the course's modules (read with nbformat, never executed 
 * **Which module.** A notebook named after a module and placed in its chapter folder
   (``ch03_basics/softmax_regression.ipynb``) is that module. Any other notebook covers the
   whole chapter: each definition goes to the module(s) whose stub defines that name; helpers
-  no stub defines, imports and constants go to every module of the chapter. A code cell that
-  starts with ``# d2lgrade: module softmax_regression`` sends itself and the cells after it
-  (until the next such line) to that module only: that settles names the book reuses across
-  sections (``net``, ``train``...).
-* **What is taken.** Only top-level imports, functions, classes and assignments of literal
-  constants (``batch_size = 256``) from code cells. Everything else (training runs, prints,
-  plots, data loading) is left out, so grading never runs a notebook's experiments. Lines
-  starting with ``%`` or ``!`` (IPython magics, shell) and ``name?`` help lines are removed;
-  a cell that starts with a cell magic other than ``%%time``/``%%timeit``/``%%capture`` is
-  left out. Imports of the book's helper package (``d2l``, ``d2lzh_pytorch``) are removed: the
-  stubs already give the helper code a chapter needs.
-* **The module file.** The stub of the module (or the submission's own ``.py`` file, when
-  it has one) followed by the notebook's definitions, which therefore replace the stub's.
-  The file's header lists which cells it came from, so a traceback's line number can be
-  traced back to a cell.
-
-A notebook that cannot be read, or a cell that does not parse, gets a note that says so (and
-the cell is left out); code that fails when the module is imported fails the tests with the
-student's traceback, as for a ``.py`` submission.
+  no stub defines and imports go to every module of the chapter. A code cell that starts with
+  ``# d2lgrade: module softmax_regression`` sends itself and the cells after it (until the
+  next such line) to that module only: that settles names the book reuses across sections
+  (``net``, ``train``...).
+* **What is taken.** Every top-level import, ``def`` and ``class``; and the notebook-level
+  objects those definitions read: assignments to plain names (``loss = nn.MSELoss()``,
+  ``features, labels = get_data()``) that a kept definition reads, and what those read in turn,
+  in cell order. Nothing else runs: experiments, prints, plots, training runs, and statements
+  that change an object in place (``X[:, 2:6] = 0``, ``net.apply(init)``). IPython syntax
+  (``%magic`` and ``!shell`` at the start of a line, ``name?``, cell magics other than
+  ``%%time``/``%%timeit``/``%%capture``) is removed.
+* **Failing notebook-level code does not sink the module.** Each kept assignment and import
+  runs guarded: when it fails at import (a data file the book reads from ``../data``, a package
+  that is not installed) its names become stand-ins that raise a NameError saying which cell
+  failed and why, the moment a function uses them; everything else in the module loads.
+* **Notebook-only imports.** ``IPython.display`` and the book's helper package
+  (``import d2lzh_pytorch as d2l``) stay: the child provides them (``d2lgrade`` ``book_env``:
+  display does nothing, ``d2l.name`` is the student's own definition).
+* **The module file.** The stub of the module (or the submission's own ``.py`` file, when it
+  has one) followed by the notebook's pieces, which therefore replace the stub's definitions.
+  The file's header lists which cells it came from, and each piece is preceded by its cell
+  number, so a traceback's line can be traced back to a cell.
+* **Feedback.** A note per module built; a note for each cell that does not parse; a note
+  when a kept function reads a name no kept cell assigns (with the cell of the statement that
+  does, when it is not a plain assignment), and one line listing the cells left out as
+  experiments.
 """
 from __future__ import annotations
 
 import ast
+import builtins
+import io
 import re
+import symtable
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +51,9 @@ from .stubs import expected_stubs
 
 TAG = re.compile(r"^\s*#\s*d2lgrade:\s*module\s+([A-Za-z_][A-Za-z0-9_]*)\s*$")
 KEPT_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")
-BOOK_HELPERS = {"d2l", "d2lzh_pytorch", "d2lzh"}
+BUILTINS = set(dir(builtins)) | {"__name__", "__file__", "__doc__", "__builtins__", "__spec__"}
+GUARD = "__d2lgrade_unresolved"
+RUNTIME = "d2lgrade.book_env"
 
 
 class NotebookUnreadable(Exception):
@@ -50,10 +63,11 @@ class NotebookUnreadable(Exception):
 @dataclass
 class Piece:
     cell: int           # 1-based index among all cells (what Jupyter users count)
-    kind: str           # "import" | "def" | "const"
-    names: set[str]
+    kind: str           # "import" | "def" | "assign" | "other"
+    names: set[str]     # names it binds (for "other": names it rebinds or changes in place)
     code: str
     module: str | None  # from a tag, or None
+    reads: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -71,6 +85,36 @@ def read_notebook(path: Path):
                                  f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
 
 
+# ---- cells ----------------------------------------------------------------------------------
+
+def logical_line_starts(code: str) -> tuple[set[int], int]:
+    """Lines (1-based) that start a logical line, i.e. not inside brackets nor after a backslash
+    (IPython syntax counts only there: ``% x`` inside a call is Python), and the last line this
+    is known for (tokenize stops at an unterminated string or bracket)."""
+    starts: set[int] = set()
+    depth, at_start, known = 0, True, 0
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+            known = tok.end[0]
+            if tok.type in (tokenize.NEWLINE, tokenize.NL):
+                if depth == 0:
+                    at_start = True
+                continue
+            if tok.type in (tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
+                continue
+            if at_start:
+                starts.add(tok.start[0])
+                at_start = False
+            if tok.type == tokenize.OP and tok.string in "([{":
+                depth += 1
+            elif tok.type == tokenize.OP and tok.string in ")]}":
+                depth = max(0, depth - 1)
+        known = max(known, len(code.splitlines()))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return starts, known
+
+
 def clean_cell(source: str) -> str | None:
     """The cell without IPython syntax; None when the whole cell is not Python."""
     lines = source.splitlines()
@@ -78,28 +122,72 @@ def clean_cell(source: str) -> str | None:
         if lines[0].split()[0] not in KEPT_CELL_MAGICS:
             return None
         lines = lines[1:]
+    starts, known = logical_line_starts("\n".join(lines))
     out = []
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
         stripped = line.lstrip()
         indent = line[:len(line) - len(stripped)]
-        if stripped.startswith(("%", "!")) or re.match(r"^[\w.]+\s*=\s*[!%]", stripped) \
-                or re.match(r"^[\w.]+\?\??$", stripped):
+        ipython = (stripped.startswith(("%", "!")) or re.match(r"^[\w.]+\s*=\s*[!%]", stripped)
+                   or re.match(r"^[\w.]+\?\??$", stripped))
+        if ipython and (number in starts or number > known):
             out.append(indent + "pass  # IPython line removed")
         else:
             out.append(line)
     return "\n".join(out)
 
 
-def _literal(node: ast.AST) -> bool:
+def reads(source: str) -> set[str]:
+    """Module-level names a top-level statement reads (function bodies and classes included)."""
     try:
-        ast.literal_eval(node)
-        return True
-    except Exception:
-        return False
+        table = symtable.symtable(source, "<cell>", "exec")
+    except SyntaxError:
+        return set()
+    names = {s.get_name() for s in table.get_symbols() if s.is_referenced()}
+
+    def walk(t: symtable.SymbolTable) -> None:
+        for child in t.get_children():
+            names.update(s.get_name() for s in child.get_symbols()
+                         if s.is_referenced() and (s.is_global() or s.is_declared_global()))
+            walk(child)
+    walk(table)
+    return names - BUILTINS
+
+
+def plain_targets(node: ast.stmt) -> set[str] | None:
+    """Names an assignment to plain names (``a = ...``, ``a, b = ...``) binds; else None."""
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, ast.AnnAssign) and node.value is not None and node.simple:
+        targets = [node.target]
+    else:
+        return None
+    names: set[str] = set()
+    for t in targets:
+        for e in (t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]):
+            e = e.value if isinstance(e, ast.Starred) else e
+            if not isinstance(e, ast.Name):
+                return None
+            names.add(e.id)
+    return names
+
+
+def _touched(node: ast.stmt) -> set[str]:
+    """Names a statement that is not kept binds or changes (for the notes)."""
+    names = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            names.add(n.id)
+        elif isinstance(n, (ast.Subscript, ast.Attribute)) and isinstance(n.ctx, ast.Store):
+            base = n.value
+            while isinstance(base, (ast.Subscript, ast.Attribute)):
+                base = base.value
+            if isinstance(base, ast.Name):
+                names.add(base.id)
+    return names
 
 
 def extract(nb, name: str, notes: list[str]) -> list[Piece]:
-    """The kept definitions of a notebook, in order."""
+    """Every top-level statement of the notebook's code cells, in order, as pieces."""
     pieces: list[Piece] = []
     module = None
     for index, cell in enumerate(nb.cells, start=1):
@@ -125,22 +213,23 @@ def extract(nb, name: str, notes: list[str]) -> list[Piece]:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 if isinstance(node, ast.ImportFrom) and node.module == "__future__":
                     continue
-                mods = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
-                if any(m.split(".")[0] in BOOK_HELPERS for m in mods):
-                    notes.append(f"{name}, cell {index}: `{text.strip()}` removed (the book's helper "
-                                 "package is not available when grading; the stubs give its code)")
-                    continue
-                names = {(a.asname or a.name).split(".")[0] for a in node.names}
-                pieces.append(Piece(index, "import", names, text, module))
+                if any(a.name == "*" for a in node.names):
+                    kind, names = "import", set()
+                else:
+                    kind = "import"
+                    names = {(a.asname or a.name).split(".")[0] for a in node.names}
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                pieces.append(Piece(index, "def", {node.name}, text, module))
-            elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None \
-                    and _literal(node.value):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-                pieces.append(Piece(index, "const", names, text, module))
+                kind, names = "def", {node.name}
+            elif plain_targets(node) is not None:
+                kind, names = "assign", plain_targets(node)
+            else:
+                kind, names = "other", _touched(node)
+            pieces.append(Piece(index, kind, names, text, module,
+                                reads(text) if kind in ("def", "assign") else set()))
     return pieces
 
+
+# ---- modules --------------------------------------------------------------------------------
 
 def _top_names(source: str) -> set[str]:
     names = set()
@@ -150,6 +239,8 @@ def _top_names(source: str) -> set[str]:
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
     return names
 
 
@@ -168,6 +259,131 @@ def chapter_of(path: Path, nb, chapters: list[str]) -> str | None:
         if len(found) == 1:
             return found[0]
     return None
+
+
+def closure(pool: list[Piece], base_names: set[str]) -> tuple[list[Piece], set[str]]:
+    """The pieces of ``pool`` a module keeps, and the names its definitions read that nothing binds.
+
+    Imports and definitions are always kept; an assignment is kept when a kept piece reads a
+    name it binds (every assignment to that name, in cell order, as the notebook ran them)."""
+    keep = {id(p) for p in pool if p.kind in ("import", "def")}
+    needed = set().union(*(p.reads for p in pool if p.kind == "def")) if pool else set()
+    changed = True
+    while changed:
+        changed = False
+        for p in pool:
+            if p.kind == "assign" and id(p) not in keep and p.names & needed:
+                keep.add(id(p))
+                needed |= p.reads
+                changed = True
+    bound = set(base_names)
+    for p in pool:
+        if id(p) in keep:
+            bound |= p.names
+    if any(p.kind == "import" and not p.names for p in pool if id(p) in keep):
+        bound |= needed          # a star import may bind anything
+    return [p for p in pool if id(p) in keep], needed - bound
+
+
+def _indent(code: str) -> str:
+    return "\n".join(("    " + l) if l.strip() else l for l in code.splitlines())
+
+
+def _guarded(p: Piece) -> str:
+    """The piece, run so that a failure leaves stand-ins for its names instead of an error."""
+    names = sorted(p.names)
+    if not names:
+        return p.code
+    target = ", ".join(names) if len(names) > 1 else names[0]
+    targets = f"[{', '.join(repr(n) for n in names)}]" if len(names) > 1 else repr(names[0])
+    return (f"try:\n{_indent(p.code)}\nexcept Exception as __d2lgrade_exc:\n"
+            f"    {target} = {GUARD}({targets}, {p.cell}, {p.code.splitlines()[0]!r}, __d2lgrade_exc)")
+
+
+# packages the child provides even where they are not installed (``book_env``)
+CHILD_PROVIDES = {"d2lzh_pytorch", "d2lzh", "d2l", "IPython", "torchtext"}
+
+
+def _needs_guard(p: Piece) -> bool:
+    """Whether a piece can fail at import for reasons outside the student's control."""
+    if p.kind == "def":
+        return False
+    tree = ast.parse(p.code).body[0]
+    if p.kind == "import":
+        import importlib.util
+        mods = [tree.module or ""] if isinstance(tree, ast.ImportFrom) else [a.name for a in tree.names]
+        for m in mods:
+            top = m.split(".")[0]
+            if not top or top in CHILD_PROVIDES:
+                continue
+            try:
+                if importlib.util.find_spec(top) is None:
+                    return True
+            except (ImportError, ValueError):
+                return True
+        return False
+    try:
+        ast.literal_eval(tree.value)
+        return False          # a constant cannot fail
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return True
+
+
+def without_redefined(base: str, names: set[str]) -> str:
+    """``base`` (the given code) without its top-level functions and classes named in
+    ``names``: the student's definitions replace them in place of standing beside them (Python
+    would use the later one anyway, but two definitions of a graded function are reported as a
+    redefinition by the from-scratch checks, and the stub's is dead code)."""
+    try:
+        tree = ast.parse(base)
+    except SyntaxError:
+        return base
+    # a definition the given code itself uses at module level (``MyListDense = MyDense``) stays
+    used = {n.id for node in tree.body
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    lines = base.splitlines(keepends=True)
+    drop: list[tuple[int, int]] = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
+                and node.name in names and node.name not in used:
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            drop.append((start - 1, node.end_lineno))
+    for start, end in reversed(drop):
+        del lines[start:end]
+    return "".join(lines)
+
+
+def _module_source(base: str, notebook: str, pieces: list[Piece]) -> str:
+    base = without_redefined(base, {n for p in pieces if p.kind == "def" for n in p.names})
+    cells = sorted({p.cell for p in pieces})
+    guards = [p for p in pieces if _needs_guard(p)]
+    header = (f"\n\n# ---- d2lgrade: from notebook {notebook}, code cells "
+              f"{_cell_list(cells)} ----\n")
+    if guards:
+        header += f"from {RUNTIME} import unresolved as {GUARD}\n"
+    body, last = [], None
+    for p in pieces:
+        if p.cell != last:
+            body.append(f"\n# cell {p.cell}")
+            last = p.cell
+        body.append(_guarded(p) if p in guards else p.code)
+    return base.rstrip("\n") + header + "\n".join(body) + "\n"
+
+
+def _cell_list(cells: list[int]) -> str:
+    """1, 2, 3, 5 -> "1-3, 5"."""
+    out, run = [], []
+    for c in sorted(set(cells)):
+        if run and c == run[-1] + 1:
+            run.append(c)
+        else:
+            if run:
+                out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = [c]
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ", ".join(out)
 
 
 def convert(path: Path, course: Course, existing: dict[str, str] | None = None) -> Conversion:
@@ -195,8 +411,9 @@ def convert(path: Path, course: Course, existing: dict[str, str] | None = None) 
             conv.notes.append(f"{path.name}, cell {p.cell}: no module {p.module!r} in {chapter} "
                               f"(known: {', '.join(sorted(stubs))}); the tag is ignored")
             p.module = None
+    used: set[int] = set()
     for module in sorted(stubs):
-        chosen = []
+        pool = []
         for p in pieces:
             if single:
                 take = path.stem == module
@@ -207,23 +424,38 @@ def convert(path: Path, course: Course, existing: dict[str, str] | None = None) 
             else:
                 take = True
             if take:
-                chosen.append(p)
-        if not any(p.kind == "def" for p in chosen):
+                pool.append(p)
+        if not any(p.kind == "def" for p in pool):
             # nothing of this module in the notebook: keep the submission's file, or give the
             # stub, so its tests say "not implemented yet: <function>"
             if f"{chapter}/{module}.py" not in existing:
                 conv.modules[f"{chapter}/{module}.py"] = bases[module]
             continue
+        base_names = _top_names(bases[module]) if bases[module].strip() else set()
+        chosen, missing = closure(pool, base_names)
+        used |= {id(p) for p in chosen}
+        conv.modules[f"{chapter}/{module}.py"] = _module_source(bases[module], path.name, chosen)
         cells = sorted({p.cell for p in chosen})
-        base = bases[module]
-        header = (f"\n\n# ---- d2lgrade: from notebook {path.name}, code cells "
-                  f"{', '.join(map(str, cells))} ----\n")
-        body = []
-        for p in chosen:
-            body.append(f"# cell {p.cell}\n{p.code}\n")
-        conv.modules[f"{chapter}/{module}.py"] = base.rstrip("\n") + header + "\n".join(body)
         conv.notes.append(f"{chapter}/{module}.py: built from {path.name} (code cells "
-                          f"{', '.join(map(str, cells))}) after the given code")
+                          f"{_cell_list(cells)}) after the given code")
+        for name in sorted(missing):
+            readers = sorted({n for q in chosen if q.kind == "def" and name in q.reads
+                              for n in q.names})
+            setters = [q for q in pool if q.kind == "other" and name in q.names]
+            who = f"`{'`, `'.join(readers)}` reads" if readers else "kept code reads"
+            if setters:
+                q = setters[-1]
+                why = (f"only cell {q.cell} sets it (`{q.code.splitlines()[0][:60]}`), which is not "
+                       "an assignment to a plain name and is not run")
+            else:
+                why = "no code cell of this module assigns it"
+            conv.notes.append(f"{chapter}/{module}.py: {who} `{name}`, but {why}; calls that "
+                              "need it fail with NameError")
+    left = sorted({p.cell for p in pieces if id(p) not in used and p.kind in ("assign", "other")}
+                  - {p.cell for p in pieces if id(p) in used})
+    if left:
+        conv.notes.append(f"{path.name}: cells left out (experiments and other code no kept "
+                          f"function needs): {_cell_list(left)}")
     if not any("built from" in n for n in conv.notes):
         conv.notes.append(f"{path.name}: no function or class of {chapter} found in its code cells")
     return conv
@@ -255,8 +487,6 @@ def materialize(root: Path, course: Course) -> list[str]:
         notes += conv.notes
         for rel, src in conv.modules.items():
             chapter = rel.split("/")[0]
-            # into the chapter folder the submission has, or a new one beside its other
-            # chapter folders (or beside the notebook), so that one folder holds them all
             existing = [d for d in root.rglob(chapter) if d.is_dir()]
             target_dir = existing[0] if existing else (_chapter_root(root) or path.parent) / chapter
             target_dir.mkdir(parents=True, exist_ok=True)

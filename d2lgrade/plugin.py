@@ -55,6 +55,9 @@ class TestResult:
     tier: str = "fast"
     #: Data the grader attached for the feedback page (``feedback.plot`` ...): JSON-ready.
     attachments: list = field(default_factory=list)
+    #: From-scratch functions (``module.qualname``) this test reached; a policy violation of
+    #: any of them zeroes the test (``d2lgrade.policies``).
+    uses: list = field(default_factory=list)
 
     @property
     def display_name(self) -> str:
@@ -85,16 +88,22 @@ class GradingState:
     #: What the sandbox reported (kept after the submission is closed, for the reports).
     protections: list = field(default_factory=list)
     missing_protections: list = field(default_factory=list)
+    #: From-scratch policies of the collected grader files (pushed to every child).
+    policies: list = field(default_factory=list)
+    #: Violations found, kept after the submission is closed.
+    violations: dict = field(default_factory=dict)
 
     def submission(self):
         if self._submission is None:
             from .handle import Submission
             self._submission = Submission(self.submission_path, self.isolation,
                                           call_timeout=self.call_timeout)
+            self._submission.set_policies(self.policies)
         return self._submission
 
     def close(self) -> None:
         if self._submission is not None:
+            self.violations = dict(self._submission.scratch.violations)
             self.protections = list(self._submission.protections)
             self.missing_protections = list(self._submission.missing_protections)
             self._submission.close()
@@ -104,6 +113,7 @@ class GradingState:
 STATE = pytest.StashKey[GradingState]()
 FEEDBACK = pytest.StashKey[list]()
 ATTACHMENTS = pytest.StashKey[list]()
+USES = pytest.StashKey[list]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -165,6 +175,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for item in items:
         if is_grader_item(item) and item.get_closest_marker("points") is None:
             raise pytest.UsageError(f"{item.nodeid}: grader tests need @pytest.mark.points(n)")
+    # Every from-scratch policy the collected grader files declared, for every child.
+    from .policies import policies_for
+    state = config.stash[STATE]
+    state.policies = policies_for({str(item.path) for item in items if is_grader_item(item)})
+    if os.environ.get("D2LGRADE_POLICIES") == "off":  # measurements only: the op trace's cost
+        state.policies = []
+    if state._submission is not None:
+        state._submission.set_policies(state.policies)
 
 
 def _visibility(item: pytest.Item) -> str:
@@ -241,12 +259,84 @@ def _d2l_per_test(request: pytest.FixtureRequest):
     state.call_timeout = timeout
     request.node.stash[FEEDBACK] = []
     request.node.stash[ATTACHMENTS] = []
+    sub.scratch.begin_test()
     try:
         yield
     finally:
+        request.node.stash[USES] = sub.scratch.uses()
         state.call_timeout = previous
         if state._submission is not None:
             state._submission.call_timeout = previous
+
+
+def _reseed(item: pytest.Item, state: GradingState) -> None:
+    import numpy as np
+    import torch
+    s = per_test_seed(state.seed, item.nodeid)
+    torch.manual_seed(s)
+    np.random.seed(s)
+    random.seed(s)
+    state.submission().reseed(per_test_seed(state.seed, item.nodeid + "::child"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function):
+    """Dependent tests (issue 19): a test that failed while the student's code called a helper
+    that has a trusted stand-in runs once more with the stand-in, and passes on its own merit.
+
+    Only helpers reached from *other* graded code are replaced (a direct call of the helper
+    is always the student's own); a helper that broke its from-scratch policy is never
+    replaced, so a shortcut still zeroes everything built on it.
+    """
+    try:
+        return (yield)
+    except BaseException as exc:
+        from .policies import ScratchViolation
+        state = pyfuncitem.config.stash.get(STATE, None)
+        if (state is None or not is_grader_item(pyfuncitem) or state._submission is None
+                or isinstance(exc, (ScratchViolation, pytest.skip.Exception, KeyboardInterrupt))
+                or not isinstance(exc, (AssertionError, StudentError))):
+            raise
+        sub = state._submission
+        helpers = sub.scratch.substitutable()
+        if not helpers:
+            raise
+        first = set(sub.scratch.reached)
+        _reseed(pyfuncitem, state)
+        args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+        try:
+            with sub.substituting(helpers):
+                pyfuncitem.obj(**args)
+        except BaseException:  # noqa: BLE001 - the test fails for its own reasons: report the first failure
+            sub.scratch.reached |= first
+            raise exc from None
+        sub.scratch.reached |= first
+        names = ", ".join(h.split(".", 2)[-1] for h in helpers)
+        pyfuncitem.stash.setdefault(FEEDBACK, []).append(
+            f"passed with a correct {names} from the grader standing in for yours (your {names} "
+            f"made this test fail; its own tests cost its points, this one counts for the code built on it)")
+        return True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A from-scratch violation zeroes every test that reached the function, also the ones
+    that ran (and passed) before the violation showed."""
+    state = session.config.stash.get(STATE, None)
+    if state is None:
+        return
+    sub = state._submission
+    record = sub.scratch if sub is not None else None
+    if record is None or not record.violations:
+        return
+    for result in state.results.values():
+        if result.status == "not_run" or not result.uses:
+            continue
+        messages = [m for m in dict.fromkeys(record.broken(result.uses)) if m not in result.message]
+        if messages or (record.broken(result.uses) and result.status == "passed"):
+            result.status = "failed"
+            text = "\n".join(messages)
+            result.message = "\n".join(filter(None, [text, result.message]))
 
 
 @pytest.fixture
@@ -297,6 +387,34 @@ def data_dir(request: pytest.FixtureRequest) -> Path:
     return Path(path)
 
 
+#: errors a test's own code raises when a student's value has another form than expected
+#: (unpacking a tensor into two names, iterating None, indexing a list with a string...)
+VALUE_FORM_ERRORS = (ValueError, TypeError, IndexError, KeyError, AttributeError, RuntimeError,
+                     ZeroDivisionError)
+
+
+def _wrong_form(item: pytest.Item, excinfo, visibility: str) -> str | None:
+    """A message about the student's value when the test's own code tripped over it; None when
+    the error came from the engine (a real grader error) or is of another kind."""
+    exc = excinfo.value
+    if not isinstance(exc, VALUE_FORM_ERRORS) or not hasattr(item, "path"):
+        return None
+    engine = Path(__file__).resolve().parent
+    entries = list(excinfo.traceback)
+    in_test = [e for e in entries if Path(str(e.path)).resolve() == Path(str(item.path)).resolve()]
+    if not in_test or Path(str(entries[-1].path)).resolve().is_relative_to(engine):
+        return None
+    text = (f"your result does not have the form this test expects "
+            f"({type(exc).__name__}: {str(exc)[:300]})")
+    if visibility == "public":
+        try:
+            line = str(in_test[-1].statement).strip().splitlines()[0]
+            text += f"; the test's line: `{line[:200]}`"
+        except Exception:  # the source may be unavailable; the message stands without it
+            pass
+    return text
+
+
 def _message(item: pytest.Item, excinfo, visibility: str) -> str:
     exc = excinfo.value
     if isinstance(exc, (StudentError, GradeFailure)):
@@ -307,6 +425,8 @@ def _message(item: pytest.Item, excinfo, visibility: str) -> str:
             text = str(exc) or (doc[0] if doc else "assertion failed")
         else:
             text = "failed: " + (doc[0] if doc else item.name) + " (details hidden)"
+    elif (form := _wrong_form(item, excinfo, visibility)) is not None:
+        text = form
     else:
         text = f"grader error ({type(exc).__name__}); please tell your instructor"
         if visibility == "public":
@@ -348,6 +468,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         result.message = _message(item, call.excinfo, result.visibility)
     if report.when == "call":  # plots etc. are kept whether the test passed or failed
         result.attachments = list(item.stash.get(ATTACHMENTS, []))
+    if report.when == "teardown":
+        result.uses = list(item.stash.get(USES, []))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

@@ -165,5 +165,18 @@ def returning(value: Any) -> _Returning:
     return _Returning(value)
 
 
+def signature_of(fn: Any) -> list[dict]:
+    """``fn``'s parameters (name, kind, has_default), so that a grader can call a book-shaped
+    function the book's way (``gd_2d(x1, x2, s1, s2)`` reading a global ``eta``) and a
+    stub-shaped one the stub's way. Empty when Python cannot tell (a builtin)."""
+    import inspect
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [{"name": p.name, "kind": p.kind.name, "has_default": p.default is not p.empty}
+            for p in params]
+
+
 PROBES = {name: obj for name, obj in dict(globals()).items()
           if callable(obj) and not name.startswith("_") and getattr(obj, "__module__", "") == __name__}

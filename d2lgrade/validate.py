@@ -169,12 +169,85 @@ def _statuses(run) -> dict[str, str]:
     return {r.nodeid: r.status for r in run.results}
 
 
+#: A solution docstring that asks for hand-written code (the function, or its whole module).
+_BY_HAND = re.compile(r"without ``|without `|written without|by hand|not allowed|do not use|\bno ``|"
+                      r"no (?:convolution|pooling) routines", re.I)
+_MODULE_BY_HAND = re.compile(r"not allowed|do not use", re.I)
+_CALL_WITHOUT = re.compile(r"call_without\(\s*student\.(\w+)")
+
+
+def _grader_module_name(tree: ast.Module) -> str | None:
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "MODULE" for t in node.targets)
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            return node.value.value
+    return None
+
+
+def declared_policies(course: Course, chapter: str) -> set[str]:
+    """``module.qualname`` of every ``from_scratch(...)`` in the chapter's graders (read, not run)."""
+    found = set()
+    for path in sorted((course.graders / chapter).glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        module = _grader_module_name(tree)
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "from_scratch"
+                    and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)):
+                first = node.args[0]
+                mod = first.value if isinstance(first, ast.Constant) else module
+                if mod:
+                    found.add(f"{mod}.{node.args[1].value}")
+    return found
+
+
+def scratch_candidates(course: Course, chapter: str) -> dict[str, str]:
+    """Graded functions that look like "write it yourself" ones, with the reason."""
+    out: dict[str, str] = {}
+    for path in sorted((course.graders / chapter).glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        module = _grader_module_name(ast.parse(source))
+        for name in _CALL_WITHOUT.findall(source):
+            if module:
+                out.setdefault(f"{module}.{name}", "its grader uses call_without")
+    for module, names in graded_functions(course, chapter).items():
+        path = course.solutions.joinpath(*module.split(".")).with_suffix(".py")
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        module_asks = bool(_MODULE_BY_HAND.search(ast.get_docstring(tree) or ""))
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in names:
+                if _BY_HAND.search(ast.get_docstring(node) or ""):
+                    out.setdefault(f"{module}.{node.name}", "its docstring asks for hand-written code")
+                elif module_asks:
+                    out.setdefault(f"{module}.{node.name}", "its module asks for hand-written code")
+    return out
+
+
+def policy_coverage(course: Course, chapters: list[str]) -> tuple[int, dict[str, str]]:
+    """(policies declared, from-scratch-looking functions without one -> reason)."""
+    declared, missing = 0, {}
+    for chapter in chapters:
+        have = declared_policies(course, chapter)
+        declared += len(have)
+        for key, why in scratch_candidates(course, chapter).items():
+            if key not in have:
+                missing[key] = why
+    return declared, missing
+
+
 def validate(course: Course, chapters: list[str] | None = None, seed: int = 20261124,
              isolation: str = "process", mutants: bool = True,
-             compare_isolation: bool = False, workers: int | None = None) -> ValidationReport:
+             compare_isolation: bool = False, workers: int | None = None,
+             strict_policies: bool = False) -> ValidationReport:
     report = ValidationReport()
     chapters = chapters or course.chapters()
     t0 = time.perf_counter()
+
+    declared, missing = policy_coverage(course, chapters)
+    report.lines.append(f"from-scratch policies: {declared} declared; {len(missing)} function(s) "
+                        f"look from-scratch without one" + (":" if missing else ""))
+    report.lines += [f"  {key} ({why})" for key, why in sorted(missing.items())]
+    if strict_policies:
+        report.problems += [f"{key} has no from_scratch policy ({why})" for key, why in sorted(missing.items())]
 
     sol = run_graders(course.solutions, course, chapters, seed=seed, isolation=isolation)
     bad = [r for r in sol.results if r.status == "failed"]

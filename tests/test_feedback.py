@@ -13,7 +13,7 @@ import torch
 
 from d2lgrade.feedback import Feedback, decode_image
 from d2lgrade.feedback_html import render_page
-from d2lgrade.notebook import chapter_of, clean_cell, extract
+from d2lgrade.notebook import chapter_of, clean_cell, closure, extract
 from d2lgrade.plugin import TestResult as Result
 from d2lgrade.report import format_table, use_color
 
@@ -117,9 +117,14 @@ def test_extract_keeps_definitions_and_reports_bad_cells():
     notes = []
     pieces = extract(nb, "nb.ipynb", notes)
     assert [(p.kind, sorted(p.names), p.module) for p in pieces] == [
-        ("import", ["torch"], None), ("const", ["N"], None), ("def", ["f"], None), ("def", ["Net"], "mlp")]
+        ("import", ["torch"], None), ("import", ["d2l"], None), ("assign", ["N"], None),
+        ("assign", ["W"], None), ("other", [], None), ("def", ["f"], None), ("other", [], None),
+        ("def", ["Net"], "mlp")]
+    kept, missing = closure(pieces, set())
+    assert [p.code for p in kept] == ["import torch", "import d2lzh_pytorch as d2l", "N = 3",
+                                      "def f(x):\n    return x + N", "class Net:\n    pass"]
+    assert missing == set()
     assert any("cell 4" in n and "left out" in n for n in notes)
-    assert any("d2lzh_pytorch" in n for n in notes)
 
 
 def test_chapter_of_notebook(tmp_path):

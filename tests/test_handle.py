@@ -174,3 +174,12 @@ def test_objects_passed_together_keep_their_links(sub):
     net.lin = torch.nn.Linear(2, 1)
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     assert sub.module("chx99_demo.m").same_params(net, opt) is True
+
+
+def test_child_import_path_ignores_rays_vendored_packages():
+    """After a Ray batch in the grader's process, ray/thirdparty_files (a vendored psutil) is
+    first on sys.path; the child must not import from it (nltk broke on it in CI)."""
+    from d2lgrade.handle import _added_by_ray
+    assert _added_by_ray("/venv/lib/python3.11/site-packages/ray/thirdparty_files")
+    assert not _added_by_ray("/venv/lib/python3.11/site-packages")
+    assert not _added_by_ray("/course/thirdparty_files")

@@ -68,7 +68,8 @@ def init_weight_(tensor):
     Under ``torch.no_grad()`` (so it also works on a parameter that requires grad): fill
     ``tensor`` from the uniform distribution on [-10, 10], then multiply it by the mask
     ``|tensor| >= 5``. Every entry ends up 0 or with absolute value in [5, 10]; about half
-    are 0. Modifies ``tensor`` itself and returns it.
+    are 0. Modifies ``tensor`` itself and returns it (the book's returns None: the grader
+    accepts both).
     """
     raise NotImplementedError("init_weight_: replace this line with your implementation")
 

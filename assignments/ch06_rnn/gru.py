@@ -9,7 +9,8 @@
 **Deviation from the book's code, on purpose:** the book's ``gru`` computes the candidate with
 ``R * (H W_hh)`` (the reset gate applied *after* the matrix product, which is what
 ``nn.GRU`` does), although its formula says ``(R * H) W_hh``. Here the formula is followed.
-Do not use ``nn.GRU``/``nn.GRUCell`` (or any recurrent module) in ``gru``.
+``gru`` is written with tensor operations (elementary ops, ``sigmoid`` and ``tanh``): no
+``nn.GRU``/``nn.GRUCell`` or any other recurrent module or kernel.
 """
 import numpy as np
 import torch

@@ -5,7 +5,8 @@
 ``I_t, F_t, O_t = sigmoid(X_t W_x* + H_{t-1} W_h* + b_*)`` (input, forget, output gates),
 ``C~_t = tanh(X_t W_xc + H_{t-1} W_hc + b_c)``, ``C_t = F_t * C_{t-1} + I_t * C~_t``,
 ``H_t = O_t * tanh(C_t)``, ``Y_t = H_t W_hq + b_q`` (``*`` element-wise). Only ``H`` reaches the
-output layer. Do not use ``nn.LSTM``/``nn.LSTMCell`` (or any recurrent module) in ``lstm``.
+output layer. ``lstm`` is written with tensor operations (elementary ops, ``sigmoid`` and
+``tanh``): no ``nn.LSTM``/``nn.LSTMCell`` or any other recurrent module or kernel.
 """
 import numpy as np
 import torch

@@ -7,12 +7,15 @@ the book's ``randn`` mask keeps 0.758 instead of 0.7 at p = 0.3 (and 0.84 at p =
 import pytest
 import torch
 
-from d2lgrade import assert_close, call_without, hidden, points, reference
+from d2lgrade import assert_close, from_scratch, hidden, ops, points, reference
 
 MODULE = "ch03_basics.dropout"
 ref = reference(MODULE)
 
-FORBIDDEN = ["dropout", "Dropout", "dropout_", "feature_dropout", "alpha_dropout"]
+# dropout by hand: the mask from torch.rand (no bernoulli, no native_dropout, no F.dropout).
+from_scratch(MODULE, "dropout", allow=ops.ELEMENTARY,
+             names=["dropout", "Dropout", "dropout_", "feature_dropout", "alpha_dropout",
+                    "native_dropout", "bernoulli", "bernoulli_"])
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +36,7 @@ def vjp(submission):
 def test_dropout_p0_keeps_everything(student):
     """dropout(X, 0) is X as float32, unchanged, for the book's arange(16).view(2, 8) and for ones(100, 100)."""
     X = torch.arange(16).view(2, 8)
-    out = call_without(student.dropout, X, 0, forbidden=FORBIDDEN)
+    out = student.dropout(X, 0)
     assert_close(out, X.float(), what="dropout(X, 0)")
     # 16 entries can survive a wrong mask by luck (randn < 1 keeps 84 %); 10,000 cannot.
     big = torch.ones(100, 100)
@@ -44,7 +47,7 @@ def test_dropout_p0_keeps_everything(student):
 def test_dropout_p1_drops_everything(student):
     """dropout(arange(16).view(2, 8), 1.0) is zeros(2, 8) (float32)."""
     X = torch.arange(16).view(2, 8)
-    out = call_without(student.dropout, X, 1.0, forbidden=FORBIDDEN)
+    out = student.dropout(X, 1.0)
     assert_close(out, torch.zeros(2, 8), what="dropout(X, 1.0)")
 
 
@@ -52,7 +55,7 @@ def test_dropout_p1_drops_everything(student):
 def test_dropout_half_values(student):
     """dropout(arange(16).view(2, 8), 0.5): float32 of shape (2, 8), every entry 0 or 2 x."""
     X = torch.arange(16).view(2, 8)
-    out = call_without(student.dropout, X, 0.5, forbidden=FORBIDDEN)
+    out = student.dropout(X, 0.5)
     assert isinstance(out, torch.Tensor) and out.shape == (2, 8) and out.dtype == torch.float32, \
         f"expected a float32 tensor of shape (2, 8), got {getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}"
     ok = (out == 0) | (out == 2 * X.float())
@@ -63,7 +66,7 @@ def test_dropout_half_values(student):
 def test_dropout_keep_rate(student):
     """On a million entries, p = 0.3 keeps 70 % (+- 0.5 %) and each kept entry is x / 0.7."""
     X = torch.rand(1000, 1000) + 0.5
-    out = call_without(student.dropout, X, 0.3, forbidden=FORBIDDEN)
+    out = student.dropout(X, 0.3)
     kept = out != 0
     rate = kept.float().mean().item()
     assert abs(rate - 0.7) < 0.005, f"kept fraction {rate:.4f} at p = 0.3; expected 0.7 (is the mask uniform, torch.rand?)"

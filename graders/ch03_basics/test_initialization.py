@@ -4,12 +4,17 @@ import math
 import pytest
 import torch
 
-from d2lgrade import assert_close, assert_scalar_close, call_without, hidden, points, reference
+from d2lgrade import assert_close, assert_scalar_close, call_without, from_scratch, hidden, ops, points, reference
 
 MODULE = "ch03_basics.initialization"
 ref = reference(MODULE)
 
 FORBIDDEN = ["xavier_uniform_", "xavier_uniform", "xavier_normal_", "xavier_normal"]
+
+# From-scratch policy: a uniform draw with the student's own bound (elementary ops; nn.init's
+# xavier_uniform_ is elementary ops as well, so its names are what give it away).
+from_scratch(MODULE, "xavier_init_", allow=ops.ELEMENTARY,
+             names=FORBIDDEN + ["kaiming_uniform_", "kaiming_uniform", "_calculate_fan_in_and_fan_out"])
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,17 @@
 import pytest
 import torch
 
-from d2lgrade import (assert_close, call_timeout, call_without, hidden, points, reference)
+from d2lgrade import (assert_close, call_timeout, call_without, from_scratch, hidden, ops, points,
+                      reference)
 
 MODULE = "ch03_basics.linear_regression"
 ref = reference(MODULE)
+
+# From-scratch policy: every call of sgd (from the tests and from the student's trainers,
+# e.g. train_softmax_scratch, which must step through it) is traced in the child: elementary
+# in-place arithmetic only, no torch.optim step (its CPU step is elementary ops too, so the
+# name is what gives it away; its fused and foreach kernels are not elementary).
+from_scratch(MODULE, "sgd", allow=ops.ELEMENTARY, names=["optim", "SGD", "Optimizer"])
 
 TRUE_W = [2.0, -3.4]
 TRUE_B = 4.2

@@ -6,12 +6,18 @@ import pytest
 import torch
 from torch import nn
 
-from d2lgrade import assert_close, call_timeout, call_without, hidden, points, reference
+from d2lgrade import assert_close, call_timeout, call_without, from_scratch, hidden, ops, points, reference
 
 MODULE = "ch05_cnn.batch_norm"
 ref = reference(MODULE)
 NO_BN = ["batch_norm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "instance_norm", "layer_norm",
          "group_norm", "native_batch_norm", "_batch_norm_impl_index", "cudnn_batch_norm"]
+
+# From-scratch policies: every call (from the tests, BatchNorm and BN-LeNet) is traced in
+# the child. batch_norm: elementary ops only (means, squares, sqrt). BatchNorm (all its
+# methods) may build parameters and buffers but reach no normalisation kernel itself.
+from_scratch(MODULE, "batch_norm", allow=ops.ELEMENTARY, names=NO_BN)
+from_scratch(MODULE, "BatchNorm", deny=ops.NORMALIZATION, names=NO_BN)
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +159,8 @@ def test_bn_lenet_converges(student, submission, digits, feedback):
     order = torch.randperm(len(train_y))
     batches = [(train_X[order[i:i + 32]], train_y[order[i:i + 32]]) for i in range(0, len(train_y), 32)]
     opt = submission.module("torch.optim").Adam(net.parameters(), lr=0.003)
-    training.train_ch5(net, batches, [(test_X, test_y)], 32, opt, torch.device("cpu"), 4)
+    # test_iter is a slice of the training set; the test split is kept here (never sent).
+    training.train_ch5(net, batches, [(train_X[:32], train_y[:32])], 32, opt, torch.device("cpu"), 4)
     submission.probe("set_mode", net, False)
     acc = (submission.probe("forward_no_grad", net, test_X).argmax(dim=1) == test_y).float().mean().item()
     feedback(f"BN-LeNet eval-mode test accuracy after 4 epochs: {acc:.3f}")

@@ -5,13 +5,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from d2lgrade import assert_close, call_without, hidden, points, reference
+from d2lgrade import assert_close, call_without, from_scratch, hidden, ops, points, reference
 
 MODULE = "ch05_cnn.pooling"
 ref = reference(MODULE)
 NO_POOL = ["max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d", "max_pool1d", "avg_pool1d",
            "adaptive_max_pool2d", "adaptive_avg_pool2d", "AdaptiveMaxPool2d", "AdaptiveAvgPool2d",
            "max_pool2d_with_indices", "lp_pool2d", "fractional_max_pool2d", "unfold"]
+
+# From-scratch policies: every call is traced in the child; windows by slicing and
+# reductions only (no pooling kernel, no unfold/im2col, no convolution).
+from_scratch(MODULE, "pool2d", allow=ops.ELEMENTARY, names=NO_POOL)
+from_scratch(MODULE, "pool2d_padded", allow=ops.ELEMENTARY, names=NO_POOL)
 
 
 @pytest.fixture(scope="module")

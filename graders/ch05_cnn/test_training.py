@@ -157,17 +157,20 @@ def test_train_ch5_lenet_converges(student, submission, lenet, digits, feedback)
     order = torch.randperm(len(train_y))
     train_batches = _batches(train_X[order], train_y[order], 8)
     opt = submission.module("torch.optim").Adam(net.parameters(), lr=0.002)
-    history = student.train_ch5(net, train_batches, _batches(test_X, test_y, 256), 8, opt,
-                                torch.device("cpu"), 6)
+    # The trainer's test_iter (its epoch lines) is a slice of the training set: the test
+    # split is kept here, so fitting test_iter earns nothing (ARCHITECTURE, convergence tests).
+    monitor = _batches(train_X[:32], train_y[:32], 32)
+    history = student.train_ch5(net, train_batches, monitor, 8, opt, torch.device("cpu"), 6)
     submission.probe("set_mode", net, False)
     acc = (submission.probe("forward_no_grad", net, test_X).argmax(dim=1) == test_y).float().mean().item()
     feedback(f"LeNet test accuracy after 6 epochs: {acc:.3f}")
     if isinstance(history, (list, tuple)) and all(isinstance(h, (list, tuple)) and len(h) == 3 for h in history):
         feedback.plot("LeNet trained with your train_ch5",
-                      {"train accuracy": [h[1] for h in history], "test accuracy": [h[2] for h in history]},
+                      {"train accuracy": [h[1] for h in history],
+                       "accuracy on test_iter (32 training images)": [h[2] for h in history]},
                       xlabel="epoch", ylabel="accuracy")
     # The reference reaches 0.912-0.973 here over 16 seeds (chance is about 0.1).
-    assert acc > 0.8, "LeNet's test accuracy after train_ch5 is too low"
+    assert acc > 0.8, "LeNet's accuracy on the held-back test images after train_ch5 is too low"
 
 
 @tier("gpu")
@@ -179,7 +182,7 @@ def test_train_ch5_moves_net_and_data_to_cuda(student, submission, lenet, digits
     net = lenet.LeNet()
     opt = submission.module("torch.optim").Adam(net.parameters(), lr=0.002)
     order = torch.randperm(len(train_y))
-    student.train_ch5(net, _batches(train_X[order], train_y[order], 8), _batches(test_X, test_y, 256), 8,
+    student.train_ch5(net, _batches(train_X[order], train_y[order], 8), _batches(train_X[:32], train_y[:32], 32), 8,
                       opt, torch.device("cuda"), 6)
     state = submission.probe("state_dict", net)
     assert all(v.device.type == "cuda" for v in state.values()), "the net's parameters are not on CUDA"

@@ -7,6 +7,14 @@
   of this code, so a small RNN can memorise it and a prefix has one right continuation.
 * ``lyrics_corpus``: ``(corpus_indices, char_to_idx, idx_to_char, vocab_size)`` of that text
   computed by the reference loader in the parent.
+* ``get_params_of``: ``get_params_of(student, vocab_size, num_hiddens)`` calls the student's
+  ``get_params`` the course's way, or the book's way (``get_params()`` reading module-level
+  ``num_inputs``, ``num_hiddens``, ``num_outputs`` and ``device``, set for that one call).
+
+From-scratch policies of ``ch06_rnn.rnn_scratch`` live here, not in ``test_rnn_scratch.py``,
+because the GRU and LSTM graders reach the same functions (``predict_rnn``,
+``train_and_predict_rnn``, ``grad_clipping``) with their own cells: a policy in a conftest.py
+applies to every grader file beside it, whichever of them a run collects.
 """
 import os
 import tempfile
@@ -14,8 +22,38 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 
-from d2lgrade import reference
+from d2lgrade import from_scratch, ops, reference
+
+#: The module whose policies this file declares (``validate`` reads MODULE, as in a grader file).
+MODULE = "ch06_rnn.rnn_scratch"
+#: Recurrent modules and kernels a scratch cell may not reach (names; the ops are ops.RECURRENT).
+NO_RECURRENT = ["RNN", "RNNCell", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNNBase", "rnn_tanh",
+                "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "gru_cell", "lstm_cell"]
+NO_CLIP = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "clip_grads_with_norm_",
+           "get_total_norm", "_foreach_norm"]
+
+# From-scratch policies: every call, from any test and from the student's other functions,
+# is traced in the child. Small functions: elementary ops only (the cell may use tanh, as
+# the book does). get_params and init_rnn_state draw or create tensors and have no library
+# routine to avoid, so they have no policy (their module docstring names the rules).
+from_scratch(MODULE, "one_hot", allow=ops.ELEMENTARY, names=["one_hot"])
+from_scratch(MODULE, "to_onehot", allow=ops.ELEMENTARY, names=["one_hot"])
+from_scratch(MODULE, "rnn", allow=ops.ELEMENTARY | {"aten.tanh"}, names=NO_RECURRENT)
+# The global norm from squares and sums: no norm routine, no clip_grad_norm_.
+from_scratch(MODULE, "grad_clipping", allow=ops.ELEMENTARY, names=NO_CLIP)
+# predict_rnn and the trainer run the cell they are given (the student's rnn, gru or lstm,
+# traced under its own policy); the trainer's backward runs tanh/sigmoid backward and the
+# spec's nn.CrossEntropyLoss, so it gets a deny-list: no recurrent kernel, no solver, no
+# torch.optim (the spec's sgd), and it must clip through grad_clipping and step with sgd.
+# NumPy and lists are part of its spec (get_params draws with NumPy like the book, the data
+# iterators build tensors from the corpus list).
+from_scratch(MODULE, "predict_rnn", allow=ops.ELEMENTARY, names=NO_RECURRENT + ["one_hot"])
+from_scratch(MODULE, "train_and_predict_rnn",
+             deny=ops.RECURRENT | ops.SOLVERS | ops.FUSED_OPTIMIZERS | ops.CONVOLUTION,
+             names=NO_RECURRENT + NO_CLIP + ["optim"], requires=["grad_clipping", "sgd"],
+             conversions=True)
 
 LINES = ["想要有直升机", "和你飞到宇宙去", "融化在一起", "我每天在想着你", "风吹过山谷", "星光落满天"]
 REPEATS = 15
@@ -56,6 +94,16 @@ def lyrics_files(course) -> dict:
 @pytest.fixture(scope="session")
 def lyrics_corpus(lyrics_files):
     return reference("ch06_rnn.lyrics").load_data_jay_lyrics(lyrics_files["txt"], None)
+
+
+@pytest.fixture(scope="session")
+def get_params_of():
+    def run(student, vocab_size, num_hiddens):
+        if not student.get_params.signature():  # the book's get_params() (6.4, 6.7, 6.8)
+            return student.get_params.with_globals(num_inputs=vocab_size, num_hiddens=num_hiddens,
+                                                   num_outputs=vocab_size, device=torch.device("cpu"))()
+        return student.get_params(vocab_size, num_hiddens)
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,21 @@ test with hand-built parameters tells the two apart. Training uses the student's
 import pytest
 import torch
 
-from d2lgrade import GradeFailure, assert_close, call_timeout, call_without, hidden, points, reference
+from d2lgrade import (GradeFailure, assert_close, call_timeout, call_without, from_scratch, hidden, ops,
+                      points, reference)
 
 MODULE = "ch06_rnn.gru"
 ref = reference(MODULE)
 onehot = reference("ch06_rnn.rnn_scratch").to_onehot
 NO_RECURRENT = ["RNN", "RNNCell", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNNBase", "rnn_tanh",
                 "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "gru", "gru_cell", "lstm", "lstm_cell"]
+
+# From-scratch policy: every call of the cell (from the tests, and from the student's
+# predict_rnn and train_and_predict_rnn, whose policies live in conftest.py) is traced in the
+# child: elementary ops plus the book's sigmoid and tanh; no recurrent module or kernel.
+# get_params and init_gru_state only create tensors: no library routine to avoid, no policy.
+from_scratch(MODULE, "gru", allow=ops.ELEMENTARY | {"aten.sigmoid", "aten.tanh"},
+             names=[n for n in NO_RECURRENT if n != "gru"])
 
 
 def _run_result(out):
@@ -58,9 +66,9 @@ def _student_params(plist, n, what):
 
 
 @points(1)
-def test_gru_get_params_shapes(student):
+def test_gru_get_params_shapes(student, get_params_of):
     """get_params(1027, 256): 11 trainable float32 parameters [W_xz, W_hz, b_z, W_xr, ..., W_hq, b_q] with the book's shapes."""
-    params = _student_params(student.get_params(1027, 256), 11, "get_params(1027, 256)")
+    params = _student_params(get_params_of(student, 1027, 256), 11, "get_params(1027, 256)")
     for i, (p, shape) in enumerate(zip(params, _shapes(1027, 256))):
         assert tuple(p.shape) == shape, f"parameter {i} has shape {tuple(p.shape)}, expected {shape}"
         assert p.dtype == torch.float32 and p.requires_grad, f"parameter {i} must be float32 and require grad"
@@ -68,9 +76,9 @@ def test_gru_get_params_shapes(student):
 
 @hidden
 @points(1)
-def test_gru_get_params_initialization(student):
+def test_gru_get_params_initialization(student, get_params_of):
     """Weights ~ N(0, 0.01^2), biases zeros."""
-    params = _student_params(student.get_params(30, 200), 11, "get_params(30, 200)")
+    params = _student_params(get_params_of(student, 30, 200), 11, "get_params(30, 200)")
     for i, p in enumerate(params):
         if p.dim() == 2:
             assert 0.009 < p.std().item() < 0.011, f"weight {i} does not have standard deviation 0.01"
@@ -90,7 +98,7 @@ def test_init_gru_state(student):
 @points(1)
 def test_init_gru_state_other_sizes(student):
     """Other sizes and device None."""
-    state = student.init_gru_state(4, 3)
+    state = student.init_gru_state(4, 3, None)
     assert isinstance(state, tuple) and len(state) == 1, "the state must be a tuple (H,)"
     assert_close(state[0], torch.zeros(4, 3), what="H", hidden=True, kind="exact")
 

@@ -6,13 +6,21 @@ the book does).
 import pytest
 import torch
 
-from d2lgrade import GradeFailure, assert_close, call_timeout, call_without, hidden, points, reference
+from d2lgrade import (GradeFailure, assert_close, call_timeout, call_without, from_scratch, hidden, ops,
+                      points, reference)
 
 MODULE = "ch06_rnn.lstm"
 ref = reference(MODULE)
 onehot = reference("ch06_rnn.rnn_scratch").to_onehot
 NO_RECURRENT = ["RNN", "RNNCell", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNNBase", "rnn_tanh",
                 "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "gru", "gru_cell", "lstm", "lstm_cell"]
+
+# From-scratch policy: every call of the cell (from the tests, and from the student's
+# predict_rnn and train_and_predict_rnn, whose policies live in conftest.py) is traced in the
+# child: elementary ops plus the book's sigmoid and tanh; no recurrent module or kernel.
+# get_params and init_lstm_state only create tensors: no library routine to avoid, no policy.
+from_scratch(MODULE, "lstm", allow=ops.ELEMENTARY | {"aten.sigmoid", "aten.tanh"},
+             names=[n for n in NO_RECURRENT if n != "lstm"])
 
 
 def _run_result(out):
@@ -57,9 +65,9 @@ def _student_params(plist, n, what):
 
 
 @points(1)
-def test_lstm_get_params_shapes(student):
+def test_lstm_get_params_shapes(student, get_params_of):
     """get_params(1027, 256): 14 trainable float32 parameters [W_xi, W_hi, b_i, ..., W_hq, b_q] with the book's shapes."""
-    params = _student_params(student.get_params(1027, 256), 14, "get_params(1027, 256)")
+    params = _student_params(get_params_of(student, 1027, 256), 14, "get_params(1027, 256)")
     for i, (p, shape) in enumerate(zip(params, _shapes(1027, 256))):
         assert tuple(p.shape) == shape, f"parameter {i} has shape {tuple(p.shape)}, expected {shape}"
         assert p.dtype == torch.float32 and p.requires_grad, f"parameter {i} must be float32 and require grad"
@@ -67,9 +75,9 @@ def test_lstm_get_params_shapes(student):
 
 @hidden
 @points(1)
-def test_lstm_get_params_initialization(student):
+def test_lstm_get_params_initialization(student, get_params_of):
     """Weights ~ N(0, 0.01^2), biases zeros."""
-    params = _student_params(student.get_params(30, 200), 14, "get_params(30, 200)")
+    params = _student_params(get_params_of(student, 30, 200), 14, "get_params(30, 200)")
     for i, p in enumerate(params):
         if p.dim() == 2:
             assert 0.009 < p.std().item() < 0.011, f"weight {i} does not have standard deviation 0.01"
@@ -90,7 +98,7 @@ def test_init_lstm_state(student):
 @points(1)
 def test_init_lstm_state_other_sizes(student):
     """Other sizes and device None."""
-    state = student.init_lstm_state(4, 3)
+    state = student.init_lstm_state(4, 3, None)
     assert isinstance(state, tuple) and len(state) == 2, "the state must be a tuple (H, C)"
     for name, s in zip("HC", state):
         assert_close(s, torch.zeros(4, 3), what=name, hidden=True, kind="exact")

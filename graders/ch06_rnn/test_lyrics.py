@@ -92,6 +92,19 @@ def test_real_lyrics_book_facts(student, data_dir):
     assert 60000 <= len(whole) < 70000, f"the whole file has {len(whole)} characters; the book says 60-some thousand"
 
 
+@tier("data")
+@points(1)
+def test_real_lyrics_default_path(student, data_dir):
+    """load_data_jay_lyrics() without arguments reads the book's file from the course data folder (as d2lzh's does)."""
+    if not (data_dir / "jaychou_lyrics.txt.zip").exists():
+        pytest.skip(f"data tier not run: {data_dir / 'jaychou_lyrics.txt.zip'} is missing")
+    indices, _, idx_to_char, vocab_size = student.load_data_jay_lyrics()
+    assert vocab_size == 1027 and len(indices) == 10000, \
+        f"load_data_jay_lyrics() gave vocab_size {vocab_size} and {len(indices)} characters; expected 1027 and 10000"
+    first = "".join(idx_to_char[i] for i in indices[:40])
+    assert first == BOOK_FIRST_40, f"the first 40 characters are {first!r}, the book prints {BOOK_FIRST_40!r}"
+
+
 # -- samplers -------------------------------------------------------------------------------
 
 def _batches(gen, what):

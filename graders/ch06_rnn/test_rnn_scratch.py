@@ -125,9 +125,9 @@ def _student_params(plist, n, what):
 
 
 @points(1)
-def test_get_params_book_shapes(student):
+def test_get_params_book_shapes(student, get_params_of):
     """get_params(1027, 256): ParameterList [W_xh, W_hh, b_h, W_hq, b_q] with the book's shapes, float32, trainable."""
-    params = _student_params(student.get_params(1027, 256), 5, "get_params(1027, 256)")
+    params = _student_params(get_params_of(student, 1027, 256), 5, "get_params(1027, 256)")
     for i, (p, shape) in enumerate(zip(params, BOOK_SHAPES)):
         assert tuple(p.shape) == shape, f"parameter {i} has shape {tuple(p.shape)}, expected {shape}"
         assert p.dtype == torch.float32 and p.requires_grad and p.device.type == "cpu", \
@@ -136,9 +136,9 @@ def test_get_params_book_shapes(student):
 
 @hidden
 @points(1)
-def test_get_params_initialization(student):
+def test_get_params_initialization(student, get_params_of):
     """Weights ~ N(0, 0.01^2), biases zeros."""
-    params = _student_params(student.get_params(40, 300), 5, "get_params(40, 300)")
+    params = _student_params(get_params_of(student, 40, 300), 5, "get_params(40, 300)")
     for i in (0, 1, 3):
         std, mean = params[i].std().item(), params[i].mean().item()
         assert 0.009 < std < 0.011 and abs(mean) < 0.002, f"weight {i}: std {std:.4f}, mean {mean:.4f}"
@@ -157,7 +157,7 @@ def test_init_rnn_state(student):
 @points(1)
 def test_init_rnn_state_other_sizes(student):
     """Other sizes, and device None (CPU)."""
-    state = _state(student.init_rnn_state(5, 3), 1, "init_rnn_state(5, 3)")
+    state = _state(student.init_rnn_state(5, 3, None), 1, "init_rnn_state(5, 3, None)")
     assert_close(state[0], torch.zeros(5, 3), what="the hidden state", hidden=True, kind="exact")
 
 

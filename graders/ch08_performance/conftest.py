@@ -6,14 +6,13 @@
   student wrote is loaded or unpickled in the grading process.
 * ``median_seconds(fn, sync)``: seconds of a piece of work in the student's process, measured by the
   grader with ``torch.cuda.synchronize()`` before and after (the median of several runs after
-  a warm-up), for the gpu tier.
+  a warm-up; the number of runs calibrated from the warm-up unless a test fixes it:
+  ``d2lgrade.speed``), for the gpu tier.
 """
-import statistics
-import time
-
 import pytest
 
 from d2lgrade.handle import Submission
+from d2lgrade.speed import measure
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +34,7 @@ def median_seconds():
     return _median_seconds
 
 
-def _median_seconds(fn, sync, *, warmup=1, repeats=5):
-    """Median wall time of ``fn()`` with ``sync()`` before and after each run, after warm-up."""
-    for _ in range(warmup):
-        fn()
-        sync()
-    times = []
-    for _ in range(repeats):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def _median_seconds(fn, sync, *, warmup=1, repeats=None):
+    """Median wall time of ``fn()`` with ``sync()`` before and after each run, after warm-up;
+    ``repeats=None``: rounds calibrated from the warm-up (``d2lgrade.speed``)."""
+    return measure(fn, sync, warmup=warmup, rounds=repeats).median

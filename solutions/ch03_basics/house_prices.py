@@ -20,7 +20,7 @@ def preprocess(train_data, test_data):
     """``(train_features, test_features, train_labels)`` as float32 tensors.
 
     ``train_data`` has an ``Id`` column first and ``SalePrice`` last; ``test_data`` has
-    ``Id`` first and no ``SalePrice``. Steps (on the two feature tables stacked, train rows
+    ``Id`` first and lacks ``SalePrice``. Steps (on the two feature tables stacked, train rows
     first, so both use the same statistics and the same columns):
 
     1. drop ``Id`` and ``SalePrice``;

@@ -5,6 +5,7 @@ text file) into character indices. ``data_iter_random`` and ``data_iter_consecut
 index sequence into minibatches of ``(X, Y)`` where ``Y`` is ``X`` shifted by one position
 (the next character is the label).
 """
+import os
 import random
 import zipfile
 from pathlib import Path
@@ -12,11 +13,15 @@ from pathlib import Path
 import torch
 
 
-def load_data_jay_lyrics(path, num_chars=10000):
+def load_data_jay_lyrics(path=None, num_chars=10000):
     """Read a character corpus; return ``(corpus_indices, char_to_idx, idx_to_char, vocab_size)``.
 
+    When ``path`` is None it reads the book's file, ``jaychou_lyrics.txt.zip`` in the course data
+    folder: ``$D2L_DATA_DIR`` when set, else ``../data`` as in the book's notebooks (so the
+    book's ``d2l.load_data_jay_lyrics()`` works).
+
     ``path`` is a UTF-8 text file, or a ``.zip`` holding the text file whose name is the zip's
-    name without ``.zip`` (``jaychou_lyrics.txt.zip`` holds ``jaychou_lyrics.txt``). Every
+    name minus its ``.zip`` suffix (``jaychou_lyrics.txt.zip`` holds ``jaychou_lyrics.txt``). Every
     ``'\\n'`` and every ``'\\r'`` becomes one space (a zip member is decoded from its bytes,
     so a ``'\\r\\n'`` there gives two spaces), then only the first ``num_chars`` characters are
     kept (all of them when ``num_chars`` is None).
@@ -32,6 +37,8 @@ def load_data_jay_lyrics(path, num_chars=10000):
     first 10,000 characters have 1,027 distinct ones (``vocab_size`` 1027).
     """
     # BEGIN SOLUTION
+    if path is None:
+        path = Path(os.environ.get("D2L_DATA_DIR") or "../data") / "jaychou_lyrics.txt.zip"
     path = Path(path)
     if path.suffix == ".zip":
         with zipfile.ZipFile(path) as zin:

@@ -2,8 +2,11 @@
 
 One-hot inputs, the parameters and the cell ``H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)``,
 ``O_t = H_t W_hq + b_q``, greedy prediction from a prefix, gradient clipping by the global norm
-and training with perplexity. Do not use ``nn.RNN``/``nn.RNNCell`` (or GRU/LSTM modules) in
-``rnn``, nor ``torch.nn.utils.clip_grad_norm_`` in ``grad_clipping``.
+and training with perplexity. ``one_hot``, ``to_onehot``, ``rnn``, ``predict_rnn`` and
+``grad_clipping`` are written with elementary tensor operations (``rnn`` may use ``tanh``):
+no ``F.one_hot``, no ``nn.RNN``/``nn.RNNCell`` (or GRU/LSTM modules or kernels), no norm
+routine or ``torch.nn.utils.clip_grad_norm_``. The trainer uses no ``torch.optim``: it clips
+with ``grad_clipping`` and steps with ``sgd``.
 
 Deviations from the book: ``get_params`` takes its sizes (see the chapter docstring);
 ``train_and_predict_rnn`` returns the trained parameters and the per-epoch perplexities (the
@@ -142,7 +145,8 @@ def grad_clipping(params, theta, device=None):
     ``min(theta / ||g||, 1) g`` has norm at most ``theta``); otherwise nothing changes. One
     factor for all parameters, not one per parameter. The book prints no example: two
     gradients ``[3.]`` and ``[4.]`` (norm 5) with ``theta = 1`` become ``[0.6]`` and ``[0.8]``.
-    Do not use ``torch.nn.utils.clip_grad_norm_``.
+    Compute the norm from squares and sums: no ``torch.norm``/``linalg.vector_norm``, no
+    ``torch.nn.utils.clip_grad_norm_``.
     """
     # BEGIN SOLUTION
     norm = torch.tensor([0.0], device=device)
