@@ -74,10 +74,12 @@ def _wait_for(cond, what: str, limit: float, proc=None) -> None:
     end = time.monotonic() + limit
     while not cond():
         if proc is not None and proc.poll() is not None:
-            pytest.fail(f"the batch ended before {what}")
+            log = proc.communicate(timeout=30)[0] if proc.stdout else ""
+            pytest.fail(f"the batch ended (exit code {proc.returncode}) before {what}; "
+                        f"its output:\n{log[-4000:]}")
         if time.monotonic() > end:
             pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
+        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -126,12 +128,12 @@ def test_cluster_with_a_node_killed_mid_batch_grades_everyone_once(cluster, tmp_
                         ignore=shutil.ignore_patterns("__pycache__"))
     victim = info["nodes"][1]
 
-    # Run 1: kill worker node 1 while it grades (after one student is done), then kill
-    # the driver itself with students still to go.
+    # Run 1: kill worker node 1 while it grades, then kill the driver itself with students
+    # still to go. (Not "after a student is done" too: on a fast machine node 0 can finish
+    # everyone else while node 1 grades its first student.)
     first = _driver(root, subs, out, info["address"], env, start_new_session=True)
     try:
-        _wait_for(lambda: _markers(out) and _grading_on(victim["raylet_pid"]),
-                  "a finished student and a grading task on node 1", 150, first)
+        _wait_for(lambda: _grading_on(victim["raylet_pid"]), "a grading task on node 1", 150, first)
         doomed = [p for p in _below(victim["raylet_pid"])]
         killed_at = time.time()
         kill(1)

@@ -107,6 +107,21 @@ def get_params_of():
 
 
 @pytest.fixture(scope="session")
+def trainer_for():
+    """``trainer_for(train, get_params, V, H, device=None)``: the student's
+    ``train_and_predict_rnn`` as the training tests call it. The book's ``get_params()`` (6.4,
+    6.7, 6.8) reads ``num_inputs``, ``num_hiddens``, ``num_outputs`` and ``device`` from its
+    module, where a notebook sets them from the corpus: set them there for the call."""
+    def run(train, get_params, vocab_size, num_hiddens, device=None):
+        if get_params.signature():
+            return train
+        names_in = () if get_params.module == train.module else (get_params.module,)
+        return train.with_globals(*names_in, num_inputs=vocab_size, num_hiddens=num_hiddens,
+                                  num_outputs=vocab_size, device=device or torch.device("cpu"))
+    return run
+
+
+@pytest.fixture(scope="session")
 def continuation():
     """``continuation(prefix, n)``: the prefix and the ``n`` characters that follow its first
     occurrence in the corpus (newlines read as spaces, as the loader does)."""

@@ -147,12 +147,12 @@ def test_gru_matches_reference(student):
 @hidden
 @points(2)
 @call_timeout(60)
-def test_gru_converges_and_memorises(student, submission, lyrics_corpus, continuation, feedback):
+def test_gru_converges_and_memorises(student, submission, trainer_for, lyrics_corpus, continuation, feedback):
     """Trained with train_and_predict_rnn (consecutive, 64 units, 10 epochs, lr 100): low perplexity, prefix completed."""
     scratch = submission.module("ch06_rnn.rnn_scratch")
     corpus, char_to_idx, idx_to_char, V = lyrics_corpus
     cell, get_params, init = student.gru.value(), student.get_params.value(), student.init_gru_state.value()
-    params, ppl = _run_result(scratch.train_and_predict_rnn(cell, get_params, init, 64, V, None, corpus, idx_to_char,
+    params, ppl = _run_result(trainer_for(scratch.train_and_predict_rnn, student.get_params, V, 64)(cell, get_params, init, 64, V, None, corpus, idx_to_char,
                                                             char_to_idx, False, 10, 10, 100.0, 0.01, 4, 10**6, 1, []))
     feedback(f"GRU perplexity after 10 epochs: {ppl[-1]:.3f} (first epoch {ppl[0]:.2f})")
     # The reference: 26.7-26.9 after epoch 1, 1.00 after 10 epochs (seeds 0-2, 0.35 s).

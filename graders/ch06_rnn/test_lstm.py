@@ -137,12 +137,12 @@ def test_lstm_matches_reference(student):
 @hidden
 @points(2)
 @call_timeout(60)
-def test_lstm_converges_and_memorises(student, submission, lyrics_corpus, continuation, feedback):
+def test_lstm_converges_and_memorises(student, submission, trainer_for, lyrics_corpus, continuation, feedback):
     """Trained with train_and_predict_rnn (consecutive, 64 units, 12 epochs, lr 100): low perplexity, prefix completed."""
     scratch = submission.module("ch06_rnn.rnn_scratch")
     corpus, char_to_idx, idx_to_char, V = lyrics_corpus
     cell, get_params, init = student.lstm.value(), student.get_params.value(), student.init_lstm_state.value()
-    params, ppl = _run_result(scratch.train_and_predict_rnn(cell, get_params, init, 64, V, None, corpus, idx_to_char,
+    params, ppl = _run_result(trainer_for(scratch.train_and_predict_rnn, student.get_params, V, 64)(cell, get_params, init, 64, V, None, corpus, idx_to_char,
                                                             char_to_idx, False, 12, 10, 100.0, 0.01, 4, 10**6, 1, []))
     feedback(f"LSTM perplexity after 12 epochs: {ppl[-1]:.3f} (first epoch {ppl[0]:.2f})")
     # The reference: 28.7 after epoch 1, 1.00-1.01 after 12 epochs (seeds 0-2, 0.5 s).

@@ -295,11 +295,12 @@ def _check_run(out, exp_params, exp_ppl, epochs):
 
 @points(1)
 @call_timeout(60)
-def test_train_returns_perplexities(student, submission, cell, lyrics_corpus):
+def test_train_returns_perplexities(student, trainer_for, submission, cell, lyrics_corpus):
     """Two epochs on the project's corpus return (params, [2 perplexities]); each is >= 1 and below the vocabulary size."""
     corpus, char_to_idx, idx_to_char, V = lyrics_corpus
     rnn, init = cell
-    out = student.train_and_predict_rnn(rnn, student.get_params.value(), init, 32, V, None, corpus, idx_to_char,
+    out = trainer_for(student.train_and_predict_rnn, student.get_params, V, 32)(
+        rnn, student.get_params.value(), init, 32, V, None, corpus, idx_to_char,
                                         char_to_idx, False, 2, 10, 100.0, 0.01, 4, 1, 5, ["想要"])
     assert isinstance(out, tuple) and len(out) == 2, "train_and_predict_rnn must return (params, perplexities)"
     ppl = out[1]
@@ -341,11 +342,12 @@ def test_train_random_matches_reference(student, submission, cell):
 @hidden
 @points(2)
 @call_timeout(60)
-def test_train_converges_and_memorises(student, cell, lyrics_corpus, continuation, feedback):
+def test_train_converges_and_memorises(student, trainer_for, cell, lyrics_corpus, continuation, feedback):
     """Consecutive sampling, 64 hidden units, 10 epochs (lr 100, theta 0.01): the perplexity falls and a prefix is completed."""
     corpus, char_to_idx, idx_to_char, V = lyrics_corpus
     rnn, init = cell
-    params, ppl = _run_result(student.train_and_predict_rnn(rnn, student.get_params.value(), init, 64, V, None, corpus,
+    params, ppl = _run_result(trainer_for(student.train_and_predict_rnn, student.get_params, V, 64)(
+        rnn, student.get_params.value(), init, 64, V, None, corpus,
                                                             idx_to_char, char_to_idx, False, 10, 10, 100.0, 0.01, 4, 10**6, 1, []))
     feedback(f"perplexity after 10 epochs: {ppl[-1]:.3f} (first epoch {ppl[0]:.2f})")
     # The reference: 20.2-21.6 after epoch 1, 1.002-1.010 after 10 epochs (seeds 0-2, 0.2 s).
@@ -357,11 +359,12 @@ def test_train_converges_and_memorises(student, cell, lyrics_corpus, continuatio
 @hidden
 @points(1)
 @call_timeout(60)
-def test_train_random_sampling_converges(student, cell, lyrics_corpus, feedback):
+def test_train_random_sampling_converges(student, trainer_for, cell, lyrics_corpus, feedback):
     """Random sampling, 64 hidden units, 15 epochs: the perplexity falls below the threshold."""
     corpus, char_to_idx, idx_to_char, V = lyrics_corpus
     rnn, init = cell
-    _, ppl = _run_result(student.train_and_predict_rnn(rnn, student.get_params.value(), init, 64, V, None, corpus,
+    _, ppl = _run_result(trainer_for(student.train_and_predict_rnn, student.get_params, V, 64)(
+        rnn, student.get_params.value(), init, 64, V, None, corpus,
                                                        idx_to_char, char_to_idx, True, 15, 10, 100.0, 0.01, 4, 10**6, 1, []))
     feedback(f"perplexity after 15 epochs (random sampling): {ppl[-1]:.3f}")
     # The reference: 1.09-1.11 after 15 epochs (seeds 0-2; a fresh state per minibatch keeps it above 1).
@@ -371,12 +374,13 @@ def test_train_random_sampling_converges(student, cell, lyrics_corpus, feedback)
 @tier("gpu")
 @points(1)
 @call_timeout(120)
-def test_train_on_cuda(student, cell, lyrics_corpus):
+def test_train_on_cuda(student, trainer_for, cell, lyrics_corpus):
     """With device cuda the parameters, samples and state live on the GPU, and the model still learns."""
     corpus, char_to_idx, idx_to_char, V = lyrics_corpus
     rnn, init = cell
     cuda = torch.device("cuda")
-    params, ppl = _run_result(student.train_and_predict_rnn(rnn, student.get_params.value(), init, 64, V, cuda, corpus,
+    params, ppl = _run_result(trainer_for(student.train_and_predict_rnn, student.get_params, V, 64, cuda)(
+        rnn, student.get_params.value(), init, 64, V, cuda, corpus,
                                                             idx_to_char, char_to_idx, False, 10, 10, 100.0, 0.01, 4, 5, 5,
                                                             ["想要"]))
     assert all(p.device.type == "cuda" for p in list(params)), "the trained parameters are not on CUDA"
