@@ -1,9 +1,12 @@
 """Grading a whole class: every entry of a folder is one student's submission.
 
 ``d2lgrade grade-batch SUBMISSIONS_DIR --out DIR`` grades each entry (a folder or a zip) in
-isolation and writes, per student, ``DIR/<student>/results.json`` and ``junit.xml`` and
-last of all ``DIR/<student>/status.json``, the *completion marker*. Then it writes the
-class files: ``DIR/gradebook.csv``, ``DIR/histogram.png`` and ``DIR/summary.md``.
+isolation and writes, per student, ``DIR/<student>/results.json``, ``junit.xml`` and the
+student's page ``feedback.html`` (``report.write_outputs``) and last of all
+``DIR/<student>/status.json``, the *completion marker*. Each finished student is recorded at
+once in the gradebook database (``DIR/gradebook.sqlite`` or ``--db URL``:
+``gradebook.batch_book``); at the end the class files ``DIR/gradebook.csv`` and
+``DIR/summary.md`` are written as views of it, with ``DIR/histogram.png``.
 
 Nothing is lost:
 
@@ -12,8 +15,8 @@ Nothing is lost:
   or not started. Started again, it grades only the students without a marker and never
   regrades finished work unless ``--force`` (or the submission changed since: the marker
   keeps a fingerprint of it).
-* A submission that cannot be graded (a broken zip, no chapter packages, a stray file)
-  gets its row with the reason. One that hangs past the per-submission limit, or that
+* A submission that cannot be graded (a broken zip, no chapter packages) gets its row with
+  the reason; a stray file of the class folder is reported and not graded. One that hangs past the per-submission limit, or that
   kills the process grading it, gets a row saying so; the worker is replaced (a dead
   worker's submission is tried once more in a fresh worker first) and the batch goes on.
 
@@ -51,7 +54,7 @@ BATCH_FILE = "batch.json"
 GRADEBOOK = "gradebook.csv"
 HISTOGRAM = "histogram.png"
 SUMMARY = "summary.md"
-RESERVED = {GRADEBOOK, HISTOGRAM, SUMMARY, BATCH_FILE}
+RESERVED = {GRADEBOOK, HISTOGRAM, SUMMARY, BATCH_FILE, "gradebook.sqlite"}
 #: Default wall-time limit for one submission, in seconds.
 DEFAULT_SUBMISSION_TIMEOUT = 900.0
 #: A worker is replaced after this many submissions (bounds any slow leak in one process).
@@ -61,13 +64,10 @@ ATTEMPTS = 2
 #: Time a new worker may take to import torch and start its forkserver.
 WORKER_START_TIMEOUT = 180.0
 
-STATUS_TEXT = {
-    "graded": "graded",
-    "unusable": "cannot be graded",
-    "timeout": "stopped at the time limit",
-    "crashed": "the grading process died",
-    "error": "internal error",
-}
+from .gradebook import IMPORTED, STATUS_TEXT  # one spelling of every status, batch and gradebook
+#: statuses --retry-errors keeps: the grade is the submission's own (a module that does not
+#: import fails the same way again)
+GRADED_AS_IS = frozenset({"graded", "did_not_import"})
 
 
 class BatchError(Exception):
@@ -81,6 +81,8 @@ class Entry:
     student: str
     path: Path
     problem: str | None = None  # why this entry cannot be graded at all
+    #: a stray file of the class folder (notes.txt, a link): no student, reported, never graded
+    stray: bool = False
 
 
 def _safe_name(name: str) -> str:
@@ -89,7 +91,8 @@ def _safe_name(name: str) -> str:
 
 
 def discover(submissions_dir: str | os.PathLike) -> list[Entry]:
-    """One entry per folder or zip (sorted); other visible files become 'unusable' rows."""
+    """One entry per folder or zip (sorted); other visible files are ``stray`` entries (reported
+    and skipped, no gradebook row)."""
     root = Path(submissions_dir)
     if not root.is_dir():
         raise BatchError(f"{root}: not a folder of submissions")
@@ -110,7 +113,8 @@ def discover(submissions_dir: str | os.PathLike) -> list[Entry]:
             problem = "a symbolic link, not a folder or a .zip"
         elif not (p.is_dir() or (p.is_file() and p.name.lower().endswith(".zip"))):
             problem = "not a folder or a .zip"
-        entries.append(Entry(name, p.resolve() if not p.is_symlink() else p.absolute(), problem))
+        entries.append(Entry(name, p.resolve() if not p.is_symlink() else p.absolute(), problem,
+                             stray=problem is not None))
     return entries
 
 
@@ -228,22 +232,27 @@ def _sum_timing(parts) -> dict:
 
 def finish_student(out_dir: Path, task: dict, outcomes: list[dict], **extra) -> dict:
     """Merge the outcomes of one student, write its reports and, last, its marker."""
-    from .report import by_chapter, gradescope_results, junit_xml, totals
+    from .gradebook.imports import import_problems, summary_line
+    from .report import by_chapter, totals, write_outputs
     results = _test_results([r for o in outcomes for r in o["results"]])
     bad = [o for o in outcomes if o["status"] != "graded"]
     status = bad[0]["status"] if bad else "graded"
     message = "; ".join(o["message"] for o in bad if o["message"])
+    problems = import_problems(results)
+    if problems and status == "graded":  # a status of its own: it never looks graded
+        status, message = "did_not_import", summary_line(problems)
     notes = [n for o in outcomes for n in o.get("notes", [])]
     elapsed = sum(o.get("elapsed", 0.0) for o in outcomes)
     output = "\n".join(([f"{STATUS_TEXT[status]}: {message}"] if bad else []) + notes)
     student_dir = out_dir / task["student"]
-    data = gradescope_results(results, seed=task["seed"], isolation="process",
-                              execution_time=elapsed, output=output,
-                              protections=_protections(outcomes))
-    data["extra_data"].update(student=task["student"], batch_seed=task["batch_seed"],
-                              status=status)
-    write_atomic(student_dir / "results.json", json.dumps(data, indent=2))
-    write_atomic(student_dir / "junit.xml", junit_xml(results))
+    page_notes = ([f"{STATUS_TEXT[status]}: {message}"] if bad else []) + notes
+    data = write_outputs(student_dir, results, seed=task["seed"], isolation="process",
+                         execution_time=elapsed, output=output,
+                         protections=_protections(outcomes), write=write_atomic,
+                         page={"submission": Path(task["path"]).name, "notes": page_notes,
+                               "late": task.get("late", "")},
+                         extra={"student": task["student"], "batch_seed": task["batch_seed"],
+                                "status": status})
     score, max_score = totals(results)
     marker = {
         "student": task["student"], "source": str(task["path"]),
@@ -253,6 +262,9 @@ def finish_student(out_dir: Path, task: dict, outcomes: list[dict], **extra) -> 
         "score": score, "max_score": max_score,
         "chapter_scores": {c: list(totals(rs)) for c, rs in by_chapter(results).items()},
         "failed": sorted(r.display_name for r in results if r.status == "failed"),
+        # the test records the gradebook stores (attachments stay in results.json's page)
+        "results": [{k: v for k, v in r.to_dict().items() if k != "attachments"}
+                    for r in results],
         "elapsed_s": round(elapsed, 3), "finished_at": time.time(),
         "timing": _sum_timing(o.get("timing") for o in outcomes), **extra,
     }
@@ -427,30 +439,60 @@ class BatchConfig:
     ray_address: str | None = None   # Ray: cluster address (None: a local Ray)
     gpus: float = 0.0                # Ray: GPUs requested for chapters with GPU-tier tests
     gpu_chapters: list[str] | None = None  # Ray: those chapters (None: found in the graders)
+    # the gradebook (d2lgrade.gradebook.batch_book): database, roster, deadlines
+    db: str | None = None            # SQLAlchemy URL or SQLite path (None: DIR/gradebook.sqlite)
+    roster: Path | None = None
+    deadlines: Path | None = None
+    assignment: str | None = None
+    due: str | None = None
+    late_policy: str | None = None
+    submitted_at: str | None = None  # one time for every submission (else zip/file times)
+    times_csv: Path | None = None    # student,submitted_at
 
 
 class Progress:
     """tqdm on a terminal; one plain line per student otherwise (logs, CI)."""
 
     def __init__(self, total: int, enabled: bool):
-        self.total, self.count, self.bar = total, 0, None
+        self.total, self.count, self.bar, self.running = total, 0, None, []
         self.enabled = enabled and total > 0
         self.tty = sys.stderr.isatty()
         if self.enabled and self.tty:
             try:
                 from tqdm import tqdm
-                self.bar = tqdm(total=total, unit="sub", desc="grading", file=sys.stderr)
+                # drawn at once (0/N), then done/total, rate and time left as students finish
+                self.bar = tqdm(total=total, unit="student", desc="grading", file=sys.stderr,
+                                dynamic_ncols=True)
             except ImportError:
                 pass
 
+    def started(self, student: str) -> None:
+        """On a terminal the bar names the students being graded now."""
+        self.running.append(student)
+        self._describe()
+
+    def _describe(self) -> None:
+        if self.bar is not None:
+            now = ", ".join(self.running[:3]) + (" ..." if len(self.running) > 3 else "")
+            self.bar.set_description_str(f"grading {now}" if now else "grading", refresh=True)
+
     def update(self, marker: dict) -> None:
         self.count += 1
+        if marker["student"] in self.running:
+            self.running.remove(marker["student"])
         if not self.enabled:
             return
-        line = (f"{marker['student']}: {marker['score']:g}/{marker['max_score']:g}"
-                if marker["status"] == "graded" else f"{marker['student']}: {marker['status']}")
+        status = marker["status"]
+        line = f"{marker['student']}: "
+        if status in ("graded", "did_not_import"):
+            line += f"{marker['score']:g}/{marker['max_score']:g}"
+            if status != "graded":
+                line += f" ({STATUS_TEXT[status]})"
+        else:
+            line += STATUS_TEXT.get(status, status)
         if self.bar is not None:
-            self.bar.set_postfix_str(line[:40])
+            self.bar.set_postfix_str(f"last: {line}"[:60], refresh=False)
+            self._describe()
             self.bar.update(1)
         else:
             print(f"[{self.count}/{self.total}] {line} ({marker.get('elapsed_s', 0):.1f} s)",
@@ -489,13 +531,15 @@ def _prepare(cfg: BatchConfig) -> tuple[int, list[Entry], list[dict], dict]:
     done: dict[str, dict] = {}
     todo: list[dict] = []
     for e in entries:
+        if e.stray:
+            continue
         task = {"student": e.student, "path": str(e.path), "seed": student_seed(seed, e.student),
                 "batch_seed": seed, "chapters": chapters, "call_timeout": cfg.call_timeout,
                 "out": str(cfg.out), "fingerprint": fingerprint(e.path), "problem": e.problem}
         marker = read_marker(cfg.out / e.student)
         if (marker and not cfg.force and marker.get("fingerprint") == task["fingerprint"]
                 and marker.get("batch_seed") == seed
-                and not (cfg.retry_errors and marker.get("status") != "graded")):
+                and not (cfg.retry_errors and marker.get("status") not in GRADED_AS_IS)):
             done[e.student] = marker
         else:
             todo.append(task)
@@ -508,8 +552,9 @@ def record_failure(cfg: BatchConfig, task: dict, status: str, message: str, **ex
     return finish_student(cfg.out, task, [outcome], **extra)
 
 
-def run_local(cfg: BatchConfig, todo: list[dict], on_done) -> None:
-    """Grade ``todo`` with ``cfg.workers`` worker processes."""
+def run_local(cfg: BatchConfig, todo: list[dict], on_done, on_start=None) -> None:
+    """Grade ``todo`` with ``cfg.workers`` worker processes; ``on_start(student)`` when a
+    student is sent to a worker, ``on_done(marker)`` when they are finished."""
     from .course import find_course
     course_root = find_course().root
     queue = deque(todo)
@@ -531,6 +576,8 @@ def run_local(cfg: BatchConfig, todo: list[dict], on_done) -> None:
             for w in workers:
                 if w.ready and w.task is None and queue:
                     w.send(queue.popleft(), cfg.timeout)
+                    if on_start is not None:
+                        on_start(w.task["student"])
             now = time.monotonic()
             deadlines = [w.deadline if w.task else w.started + WORKER_START_TIMEOUT
                          for w in workers if w.task or not w.ready]
@@ -602,17 +649,39 @@ def run_local(cfg: BatchConfig, todo: list[dict], on_done) -> None:
 
 
 def run_batch(cfg: BatchConfig) -> dict:
-    """Grade what is missing, then write gradebook, histogram and summary. Returns counts."""
+    """Grade what is missing, record each student in the gradebook as they finish, then write
+    the class files (views of the gradebook) and the histogram. Returns counts."""
+    from .gradebook.batch_book import BatchBook
+    from .gradebook.db import GradebookError
     seed, entries, todo, done = _prepare(cfg)
+    try:
+        book = BatchBook.open(out=cfg.out, entries=entries, chapters=cfg.chapters, seed=seed,
+                              submissions=cfg.submissions, db=cfg.db, roster=cfg.roster,
+                              deadlines=cfg.deadlines, assignment=cfg.assignment, due=cfg.due,
+                              late_policy=cfg.late_policy, submitted_at=cfg.submitted_at,
+                              times_csv=cfg.times_csv,
+                              options={"chapters": cfg.chapters, "force": cfg.force})
+    except (ValueError, GradebookError) as exc:  # a bad roster, deadline or URL: nothing graded
+        raise BatchError(str(exc)) from None
+    skipped = {e.student: e for e in entries if e.stray}
+    for e in skipped.values():
+        print(f"not a submission, not graded: {e.path.name} ({e.problem})", file=sys.stderr)
+    book.report_roster()
+    for task in todo:  # the deadline line goes on the student's page
+        lateness, _ = book.lateness(task["student"])
+        task["late"] = lateness.describe() if lateness.due_at else ""
     markers = dict(done)
+    for marker in markers.values():  # a resumed batch: stored once (idempotent per marker)
+        book.record(marker)
     progress = Progress(len(todo), cfg.progress)
     start = time.perf_counter()
 
     def on_done(marker: dict) -> None:
         markers[marker["student"]] = marker
+        book.record(marker)  # committed now: a kill -9 of the batch loses nothing finished
         progress.update(marker)
 
-    # Entries that are not submissions at all never reach a worker.
+    # Entries that cannot be submissions (bad zip, empty folder) get a row, never a worker.
     rest = []
     for task in todo:
         if task["problem"]:
@@ -626,35 +695,24 @@ def run_batch(cfg: BatchConfig) -> dict:
                 from .batch_ray import run_ray
                 run_ray(cfg, rest, on_done)
             else:
-                run_local(cfg, rest, on_done)
+                run_local(cfg, rest, on_done, on_start=progress.started)
     finally:
         progress.close()
     elapsed = time.perf_counter() - start
     rows = [markers[e.student] for e in entries if e.student in markers]
-    write_class_files(cfg.out, rows, seed)
-    return {"seed": seed, "students": len(entries), "graded_now": len(todo),
+    book.write_views(lambda name, text: write_atomic(cfg.out / name, text))
+    try:
+        write_atomic(cfg.out / HISTOGRAM, histogram_png(rows))
+    except ImportError:  # matplotlib missing: the gradebook and summary still stand
+        pass
+    book.close()
+    return {"seed": seed, "students": len(entries) - len(skipped), "graded_now": len(todo),
             "already_done": len(done), "elapsed": elapsed,
+            "skipped": [e.path.name for e in skipped.values()],
             "by_status": dict(Counter(r["status"] for r in rows))}
 
 
 # -- class files --------------------------------------------------------------------------------
-
-def gradebook_csv(rows: list[dict]) -> str:
-    chapters = sorted({c for r in rows for c in r.get("chapter_scores", {})})
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student", "status", *chapters, "total", "max_score", "percent", "seed", "message"])
-    for r in rows:
-        cs = r.get("chapter_scores", {})
-        pct = 100.0 * r["score"] / r["max_score"] if r["max_score"] else 0.0
-        graded = r["status"] == "graded"
-        w.writerow([r["student"], r["status"],
-                    *[f"{cs[c][0]:g}" if c in cs else "" for c in chapters],
-                    f"{r['score']:g}", f"{r['max_score']:g}" if graded else "",
-                    f"{pct:.1f}" if graded else "0.0", r["seed"],
-                    (r["message"] or "; ".join(r.get("notes", []))).replace("\n", " ")[:500]])
-    return buf.getvalue()
-
 
 def _percent(r: dict) -> float:
     return 100.0 * r["score"] / r["max_score"] if r["max_score"] else 0.0
@@ -664,54 +722,19 @@ def histogram_png(rows: list[dict]) -> bytes:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    scores = [_percent(r) if r["status"] == "graded" else 0.0 for r in rows]
+    # like summary.md: only submissions that imported count (a broken one is not a zero score)
+    scores = [_percent(r) for r in rows if r["status"] in IMPORTED]
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     ax.hist(scores, bins=list(range(0, 101, 10)), color="#4C72B0", edgecolor="white")
     ax.set_xlim(0, 100)
     ax.set_xlabel("score (%)")
     ax.set_ylabel("students")
-    errors = sum(r["status"] != "graded" for r in rows)
-    ax.set_title(f"{len(rows)} submissions" + (f" ({errors} not graded, counted as 0)" if errors else ""))
+    others = len(rows) - len(scores)
+    ax.set_title(f"{len(scores)} submissions that imported"
+                 + (f" ({others} others not counted)" if others else ""))
     ax.yaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
-
-
-def summary_md(rows: list[dict], seed: int, top: int = 15) -> str:
-    graded = [r for r in rows if r["status"] == "graded"]
-    lines = [f"# Batch summary", "", f"- submissions: {len(rows)}",
-             f"- graded: {len(graded)}"]
-    for status, n in sorted(Counter(r["status"] for r in rows if r["status"] != "graded").items()):
-        lines.append(f"- {STATUS_TEXT.get(status, status)}: {n}")
-    lines.append(f"- batch seed: {seed} (each student's seed is derived from it and the name)")
-    if graded:
-        pcts = [_percent(r) for r in graded]
-        lines.append(f"- score of the graded: mean {statistics.mean(pcts):.1f} %, median "
-                     f"{statistics.median(pcts):.1f} %, min {min(pcts):.1f} %, max {max(pcts):.1f} %")
-    fails = Counter(t for r in graded for t in r.get("failed", []))
-    lines += ["", "## Tests most students fail", ""]
-    if fails:
-        lines += ["| test | students failing | share |", "| --- | ---: | ---: |"]
-        for name, n in sorted(fails.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
-            lines.append(f"| `{name}` | {n} | {100.0 * n / len(graded):.0f} % |")
-    else:
-        lines.append("No graded submission failed a test.")
-    problems = [r for r in rows if r["status"] != "graded"]
-    if problems:
-        lines += ["", "## Not graded", "", "| student | status | reason |", "| --- | --- | --- |"]
-        for r in problems:
-            msg = r["message"].replace("|", "\\|").replace("\n", " ")[:300]
-            lines.append(f"| {r['student']} | {r['status']} | {msg} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_class_files(out: Path, rows: list[dict], seed: int) -> None:
-    write_atomic(out / GRADEBOOK, gradebook_csv(rows))
-    write_atomic(out / SUMMARY, summary_md(rows, seed))
-    try:
-        write_atomic(out / HISTOGRAM, histogram_png(rows))
-    except ImportError:  # matplotlib missing: the gradebook and summary still stand
-        pass

@@ -1,4 +1,4 @@
-"""The ``d2lgrade`` command: grade, validate, stubs."""
+"""The ``d2lgrade`` command line: one parser, every subcommand (whole-class ones in batch_cli)."""
 from __future__ import annotations
 
 import argparse
@@ -20,22 +20,19 @@ def _cmd_grade(ns: argparse.Namespace) -> int:
         print(f"d2lgrade: cannot grade this submission: {exc}", file=sys.stderr)
         return 2
     out = Path(ns.out)
-    output = "\n".join(run.notes)
-    write_outputs(out, run.results, seed=run.seed, isolation=run.isolation,
-                  execution_time=run.elapsed, output=output,
-                  protections=run.protection_report())
-    # feedback page for the student (d2lgrade.feedback_html); a drawing problem never stops grading
-    from .feedback_html import write_feedback_html
-    from .report import use_color
     html_path = out / "feedback.html"
-    try:
-        write_feedback_html(html_path, run.results, submission=Path(ns.submission).name,
-                            seed=run.seed, notes=run.notes,
-                            include_after_due_date=not ns.hide_after_due_date)
-    except Exception as exc:  # pragma: no cover - reported, grading still counts
-        print(f"note: feedback.html could not be written: {exc}", file=sys.stderr)
+    # one writer for results.json, junit.xml and the student's page (d2lgrade.report)
+    write_outputs(out, run.results, seed=run.seed, isolation=run.isolation,
+                  execution_time=run.elapsed, output="\n".join(run.notes),
+                  protections=run.protection_report(),
+                  page={"submission": Path(ns.submission).name, "notes": run.notes,
+                        "include_after_due_date": not ns.hide_after_due_date})
+    from .report import use_color
+    from .gradebook.imports import import_problems, summary_line
     for note in run.notes:
         print(f"note: {note}")
+    if import_problems(run.results):  # told once, before the table of its failed tests
+        print(summary_line(import_problems(run.results)))
     print(format_table(run.results, seed=run.seed, verbose=ns.verbose, color=use_color()))
     print(f"graded in {run.elapsed:.1f} s (isolation: {run.isolation}); "
           f"wrote {out / 'results.json'}, {out / 'junit.xml'} and {html_path}")
@@ -98,17 +95,59 @@ def _add_release_parser(sub) -> None:
 # --- end feedback / release -------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="d2lgrade", description=__doc__)
-    parser.add_argument("--course", help="Course root (default: found from the current folder)")
-    sub = parser.add_subparsers(dest="command", required=True)
+DESCRIPTION = """Grade a Dive into Deep Learning course (PyTorch edition, chapters 2-10).
 
-    g = sub.add_parser("grade", help="Grade one submission (a folder or a zip)")
-    g.add_argument("submission")
-    g.add_argument("--out", default="results", help="Folder for results.json and junit.xml")
-    g.add_argument("--chapters", nargs="+", help="Only these chapters (e.g. ch03_basics)")
+Students: d2lgrade grade SUBMISSION. Instructors: grade-batch a class, keep a gradebook, export
+an autograder for Gradescope or GitHub Classroom, release the student repository, check
+similarity, and prove the graders with validate."""
+
+EXIT_CODES = """exit codes:
+  0  done (a low score is still 0: read the report)
+  1  a check failed (validate found a problem, stubs --check found drift, no such student)
+  2  bad input: unknown option or value, a submission or file that cannot be used
+  3  internal error of d2lgrade (please report it)
+  130 interrupted (grade-batch keeps finished students: run it again to go on)"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """One clear line (and rc 2) for a bad command line, instead of the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _chapters_text() -> str:
+    try:
+        from .course import find_course
+        names = sorted(p.name for p in find_course().graders.iterdir()
+                       if p.is_dir() and p.name.startswith("ch"))
+    except Exception:  # outside a course: the names are in the README
+        return "chapters: the folders of the course's graders/ (e.g. ch03_basics)"
+    return "chapters: " + ", ".join(names)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    parser = _Parser(prog="d2lgrade", description=DESCRIPTION, epilog=EXIT_CODES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"d2lgrade {__version__}")
+    parser.add_argument("--course", help="Course root (default: found from the current folder)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
+    chapters = _chapters_text()
+
+    g = sub.add_parser("grade", help="Grade one submission (a folder or a zip)",
+                       epilog=chapters + "\n\n" + EXIT_CODES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("submission", help="A folder or a zip with chapter packages (.py files or "
+                   "notebooks), e.g. ch03_basics/softmax_regression.py")
+    g.add_argument("--out", default="results",
+                   help="Folder for results.json, junit.xml and feedback.html (default: results)")
+    g.add_argument("--chapters", nargs="+", help="Only these chapters (default: all)")
     g.add_argument("--seed", type=int, help="Seed for the random inputs (default: fresh)")
-    g.add_argument("--isolation", choices=("process", "none"), default="process")
+    g.add_argument("--isolation", choices=("process", "none"), default="process",
+                   help="process (default): student code runs in a sandboxed child process; "
+                   "none: in this process, for debugging your own code only")
     g.add_argument("--call-timeout", type=float, default=30.0,
                    help="Seconds for one call into student code (tests may allow more)")
     g.add_argument("-v", "--verbose", action="store_true", help="List tests that did not run")
@@ -116,11 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Leave after-due-date tests out of feedback.html")
     g.set_defaults(func=_cmd_grade)
 
-    v = sub.add_parser("validate", help="Prove the graders: solutions 100%%, stubs 0, mutants caught")
-    v.add_argument("--chapters", nargs="+")
-    v.add_argument("--seed", type=int, default=20261124)
-    v.add_argument("--isolation", choices=("process", "none"), default="process")
-    v.add_argument("--skip-mutants", action="store_true")
+    v = sub.add_parser("validate", help="Prove the graders: solutions 100%%, stubs 0, mutants caught",
+                       epilog=chapters + "\n\n" + EXIT_CODES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    v.add_argument("--chapters", nargs="+", help="Only these chapters (default: all)")
+    v.add_argument("--seed", type=int, default=20261124, help="Seed (default 20261124)")
+    v.add_argument("--isolation", choices=("process", "none"), default="process",
+                   help="How student code (solutions, stubs, mutants) runs (default: process)")
+    v.add_argument("--skip-mutants", action="store_true", help="Only solutions and stubs")
     v.add_argument("--workers", type=int, help="Processes grading mutants in parallel "
                    "(default: the number of cores, at most 4)")
     v.add_argument("--compare-isolation", action="store_true",
@@ -130,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=_cmd_validate)
 
     s = sub.add_parser("stubs", help="Write assignments/ from solutions/ (or --check for drift)")
-    s.add_argument("--check", action="store_true")
+    s.add_argument("--check", action="store_true",
+                   help="Write nothing; exit 1 when assignments/ differs from solutions/")
     s.set_defaults(func=_cmd_stubs)
 
     _add_release_parser(sub)  # feedback / release block above

@@ -182,9 +182,12 @@ def grade_to(submission: Path, out: Path, config: dict, who: str | None) -> dict
     from .report import format_table
     table = format_table(run.results, seed=seed)
     output = "\n".join([*run.notes, table])
+    # the student's page beside results.json (Gradescope keeps /autograder/results/; the
+    # Classroom workflow uploads the folder as an artifact)
     data = write_outputs(out, run.results, seed=seed, isolation=run.isolation,
                          execution_time=run.elapsed, output=output,
-                         protections=run.protection_report())
+                         protections=run.protection_report(),
+                         page={"submission": who or submission.name, "notes": run.notes})
     print(table)
     return data
 

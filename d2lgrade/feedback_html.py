@@ -58,6 +58,8 @@ figcaption{font-size:12.5px;color:#5b6578}
 .images{display:flex;flex-wrap:wrap;gap:8px}.images figure{margin:0;text-align:center}
 .images img{width:96px;height:auto;image-rendering:pixelated}
 .notes{background:#fff4e6;border:1px solid #ffd8a8;padding:8px 12px;border-radius:4px}
+.problem{background:#ffe3e3;border:1px solid #ffa8a8;padding:8px 12px;border-radius:4px}
+.late{font-weight:600}
 """
 
 
@@ -196,9 +198,13 @@ def _test_html(r: TestResult) -> str:
 
 def render_page(results: list[TestResult], *, submission: str = "", seed: int | None = None,
                 notes: Iterable[str] = (), include_after_due_date: bool = True,
-                generated: str | None = None) -> str:
-    """The whole page as a string."""
+                generated: str | None = None, problems: Iterable = (),
+                late: str = "") -> str:
+    """The whole page as a string. ``problems``: modules that did not import
+    (``gradebook.imports.ImportProblem``), told once at the top; ``late``: the deadline line
+    (``gradebook.deadlines.Lateness.describe``)."""
     notes = list(notes)
+    problems = list(problems)
     if not include_after_due_date:
         kept = [r for r in results if r.visibility != "after_due_date"]
         if len(kept) != len(results):
@@ -213,6 +219,13 @@ def render_page(results: list[TestResult], *, submission: str = "", seed: int | 
             f'<p class="meta">graded {generated}'
             + (f" · seed {seed} (a regrade with this seed uses the same inputs)" if seed is not None else "")
             + "</p>"]
+    if problems:
+        body.append('<div class="problem"><b>Did not import</b> (the tests of these modules '
+                    'could not run; fix this first)<ul>'
+                    + "".join(f"<li><code>{_esc(p.describe())}</code></li>" for p in problems)
+                    + "</ul></div>")
+    if late:
+        body.append(f'<p class="late">Deadline: {_esc(late)}</p>')
     todo = sorted({m.group(1) for r in results if r.status == "failed"
                    for m in [re.search(r"NotImplementedError: ([\w.]+): ", r.message)] if m})
     if todo:

@@ -146,9 +146,43 @@ def junit_xml(results: list[TestResult]) -> bytes:
     return ET.tostring(suites, encoding="utf-8", xml_declaration=True)
 
 
-def write_outputs(out_dir: Path, results: list[TestResult], **meta) -> dict:
+def write_outputs(out_dir: Path, results: list[TestResult], *, page: dict | None = None,
+                  write=None, **meta) -> dict:
+    """The one writer of a student's outputs: ``results.json`` (Gradescope's format),
+    ``junit.xml`` and, unless ``page`` is None, ``feedback.html``.
+
+    Used by ``d2lgrade grade``, the ``grade-batch`` workers and the Gradescope and Classroom
+    runners. ``page`` holds the page's options (``submission``, ``notes``, ``late``,
+    ``include_after_due_date``); a submission that did not import is said once at the top of
+    the page and in the results' ``output``. A page that cannot be drawn is noted in the
+    results and never stops grading. ``write(path, bytes_or_text)`` replaces plain writes
+    (the batch writes atomically).
+    """
+    from .gradebook.imports import import_problems, summary_line
     out_dir.mkdir(parents=True, exist_ok=True)
+    write = write or _plain_write
+    extra = meta.pop("extra", None) or {}
+    problems = import_problems(results)
+    if problems:
+        line = summary_line(problems)
+        meta["output"] = line + ("\n" + meta["output"] if meta.get("output") else "")
     data = gradescope_results(results, **meta)
-    (out_dir / "results.json").write_text(json.dumps(data, indent=2))
-    (out_dir / "junit.xml").write_bytes(junit_xml(results))
+    data["extra_data"].update(extra, did_not_import=[p.to_dict() for p in problems])
+    if page is not None:
+        from .feedback_html import render_page
+        try:
+            html = render_page(results, seed=meta.get("seed"), problems=problems, **page)
+            write(out_dir / "feedback.html", html)
+            data["extra_data"]["feedback_page"] = "feedback.html"
+        except Exception as exc:  # the grade stands without its page
+            data["output"] = (data.get("output") or "") + f"\nfeedback.html could not be written: {exc}"
+    write(out_dir / "results.json", json.dumps(data, indent=2))
+    write(out_dir / "junit.xml", junit_xml(results))
     return data
+
+
+def _plain_write(path: Path, data: bytes | str) -> None:
+    if isinstance(data, str):
+        path.write_text(data, encoding="utf-8")
+    else:
+        path.write_bytes(data)

@@ -79,29 +79,31 @@ def per_test(out: Path, student: str) -> dict:
 def test_every_student_gets_a_row_with_a_clear_status(graded):
     out, r, _ = graded
     book = gradebook(out)
-    assert list(book) == ["alice", "bob", "carol", "dave", "erin", "eve", "frank", "grace",
-                          "notes.txt"]
+    assert list(book) == ["alice", "bob", "carol", "dave", "erin", "eve", "frank", "grace"]
     status = {s: row["status"] for s, row in book.items()}
     assert status == {"alice": "graded", "bob": "graded", "carol": "graded", "dave": "graded",
-                      "erin": "graded", "eve": "graded", "frank": "unusable",
-                      "grace": "unusable", "notes.txt": "unusable"}
-    assert book["alice"][CH] == book["alice"]["total"] == book["alice"]["max_score"] == "19"
-    assert book["bob"]["total"] == "0"
-    assert 0 < float(book["carol"]["total"]) < 19          # two common bugs
-    assert 0 < float(book["dave"]["total"]) < 19           # honest functions still earn points
-    assert 0 < float(book["erin"]["total"]) < 19           # one module fails at import
-    assert "not a readable zip" in book["frank"]["message"]
-    assert "no chapter packages" in book["grace"]["message"]
-    assert "not a folder or a .zip" in book["notes.txt"]["message"]
+                      "erin": "did_not_import", "eve": "graded", "frank": "unusable",
+                      "grace": "unusable"}
+    assert book["alice"][CH] == book["alice"]["score"] == book["alice"]["max_score"] == "19"
+    assert book["bob"]["score"] == "0"
+    assert 0 < float(book["carol"]["score"]) < 19          # two common bugs
+    assert 0 < float(book["dave"]["score"]) < 19           # honest functions still earn points
+    assert 0 < float(book["erin"]["score"]) < 19           # one module fails at import
+    assert "did not import: ch02_preliminaries/tensors.py, line 3: RuntimeError" in book["erin"]["problem"]
+    assert "not a readable zip" in book["frank"]["problem"]
+    assert "no chapter packages" in book["grace"]["problem"]
+    # A stray file of the class folder is no student: reported, not graded, not a row.
+    assert "not a submission, not graded: notes.txt (not a folder or a .zip)" in r.stderr
+    assert not (out / "notes.txt").exists()
     # eve's code tries to SIGKILL the process grading it; the sandbox's PID namespace hides
     # that process, so her child just dies and she earns nothing.
-    assert book["eve"]["total"] == "0" and book["eve"]["max_score"] == "19"
+    assert book["eve"]["score"] == "0" and book["eve"]["max_score"] == "19"
     # Every student folder has its reports and its completion marker.
     for student in book:
-        for name in ("results.json", "junit.xml", batch.MARKER):
+        for name in ("results.json", "junit.xml", "feedback.html", batch.MARKER):
             assert (out / student / name).is_file(), (student, name)
     # Not a terminal: one plain progress line per student.
-    assert len(re.findall(r"^\[\d+/9\] ", r.stderr, re.M)) == 9
+    assert len(re.findall(r"^\[\d+/8\] ", r.stderr, re.M)) == 8
 
 
 def test_seeds_are_recorded_and_derived_per_student(graded):
@@ -117,12 +119,13 @@ def test_seeds_are_recorded_and_derived_per_student(graded):
 def test_summary_and_histogram(graded):
     out, _, _ = graded
     text = (out / batch.SUMMARY).read_text()
-    assert "submissions: 9" in text and "graded: 6" in text
+    assert "submissions: 8" in text and "graded: 5" in text and "did not import: 1" in text
+    assert "- `notes.txt`: not a folder or a .zip" in text
     # Four students (bob, carol, dave and erin or more) fail carol's two bugs' tests.
     top = re.findall(r"^\| `([^`]+)` \| (\d+) \|", text, re.M)
     assert top and int(top[0][1]) >= 3
     assert any("flat_copy" in name for name, _ in top)
-    assert "| frank | unusable |" in text
+    assert "| frank | cannot be graded |" in text
     png = (out / batch.HISTOGRAM).read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
 
@@ -150,9 +153,9 @@ def test_a_worker_killed_by_its_submission_is_replaced(tmp_path, run_cli, root, 
                 "--seed", "1", "--call-timeout", "2", "--timeout", "120")
     assert r.returncode == 0, r.stdout + r.stderr
     book = gradebook(out)
-    assert book["alice"]["status"] == "graded" and book["alice"]["total"] == "19"
-    assert book["eve"]["status"] == "crashed" and "died twice" in book["eve"]["message"]
-    assert "| eve | crashed |" in (out / batch.SUMMARY).read_text()
+    assert book["alice"]["status"] == "graded" and book["alice"]["score"] == "19"
+    assert book["eve"]["status"] == "crashed" and "died twice" in book["eve"]["problem"]
+    assert "| eve | the grading process died |" in (out / batch.SUMMARY).read_text()
 
 
 def test_restart_grades_nothing_twice_and_a_new_seed_is_refused(graded, class_dir):
@@ -160,15 +163,15 @@ def test_restart_grades_nothing_twice_and_a_new_seed_is_refused(graded, class_di
     before = {p.parent.name: p.stat().st_mtime_ns for p in out.glob(f"*/{batch.MARKER}")}
     cfg = batch.BatchConfig(class_dir, out, workers=2, chapters=[CH], progress=False)
     info = batch.run_batch(cfg)  # no worker is even started: everything is done
-    assert info["graded_now"] == 0 and info["already_done"] == 9 and info["seed"] == SEED
+    assert info["graded_now"] == 0 and info["already_done"] == 8 and info["seed"] == SEED
     after = {p.parent.name: p.stat().st_mtime_ns for p in out.glob(f"*/{batch.MARKER}")}
     assert after == before
     # What a restart would grade: nothing; everyone with --force; a changed submission.
     assert batch._prepare(cfg)[2] == []
     force = batch.BatchConfig(class_dir, out, workers=2, chapters=[CH], seed=SEED, force=True)
-    assert len(batch._prepare(force)[2]) == 9
+    assert len(batch._prepare(force)[2]) == 8
     retry = batch.BatchConfig(class_dir, out, workers=2, chapters=[CH], retry_errors=True)
-    assert sorted(t["student"] for t in batch._prepare(retry)[2]) == ["frank", "grace", "notes.txt"]
+    assert sorted(t["student"] for t in batch._prepare(retry)[2]) == ["frank", "grace"]
     src = class_dir / "alice" / CH / "tensors.py"
     text = src.read_text()
     try:
@@ -195,7 +198,7 @@ def test_a_submission_past_its_time_limit_is_stopped(tmp_path, run_cli):
                 "--seed", "1", "--call-timeout", "2", "--timeout", "5")
     assert r.returncode == 0, r.stderr
     row = gradebook(out)["henry"]
-    assert row["status"] == "timeout" and "5 s" in row["message"]
+    assert row["status"] == "timeout" and "5 s" in row["problem"]
     assert time.perf_counter() - start < 120
 
 
@@ -246,7 +249,7 @@ def test_sigkill_midway_then_resume_grades_only_the_rest(graded, class_dir, tmp_
     # (and another worker), get identical per-test results.
     for student in book:
         assert per_test(out, student) == per_test(out_first, student)
-        assert book[student]["total"] == gradebook(out_first)[student]["total"]
+        assert book[student]["score"] == gradebook(out_first)[student]["score"]
 
 
 # -- pure helpers -----------------------------------------------------------------------------
@@ -305,11 +308,11 @@ def test_ray_backend_same_scores_and_gpu_placement(graded, class_dir, tmp_path):
     book = gradebook(out)
     for student in ("alice", "carol"):
         assert per_test(out, student) == per_test(out_local, student)
-        assert book[student]["total"] == gradebook(out_local)[student]["total"]
+        assert book[student]["score"] == gradebook(out_local)[student]["score"]
     placement = json.loads((out / "alice" / batch.MARKER).read_text())["placements"][0]
     assert placement["resources"].get("GPU") == 1.0 and placement["gpu_ids"]
     assert placement["cuda_visible_devices"] == placement["gpu_ids"][0]
-    assert "not a readable zip" in book["frank"]["message"]
+    assert "not a readable zip" in book["frank"]["problem"]
     assert time.perf_counter() - start < 60
 
 
