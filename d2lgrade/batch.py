@@ -461,8 +461,15 @@ class Progress:
             try:
                 from tqdm import tqdm
                 # drawn at once (0/N), then done/total, rate and time left as students finish
+                try:
+                    size = os.get_terminal_size(sys.stderr.fileno())
+                except OSError:
+                    size = os.terminal_size((0, 0))
+                # a terminal that reports no size (a bare pty) would hide the bar: assume one
+                sized = size.columns > 0 and size.lines > 0
                 self.bar = tqdm(total=total, unit="student", desc="grading", file=sys.stderr,
-                                dynamic_ncols=True)
+                                dynamic_ncols=sized, ncols=None if sized else 100,
+                                nrows=None if sized else 24)
             except ImportError:
                 pass
 

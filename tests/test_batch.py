@@ -348,6 +348,10 @@ def test_gradescope_autograder_zip_grades_a_simulated_autograder_tree(tmp_path, 
     assert res["score"] == 15 and res["max_score"] == 19
     assert res["extra_data"]["seed"] == batch.student_seed(11, "s@uni.edu")
     assert {t["visibility"] for t in res["tests"]} == {"visible", "hidden"}
+    # the student's page beside the results, from the same writer as grade and grade-batch
+    page = (ag / "results" / "feedback.html").read_text()
+    assert "s@uni.edu" in page and "<b>15 / 19</b>" in page
+    assert res["extra_data"]["feedback_page"] == "feedback.html"
     # An unusable upload still produces a results.json that says why.
     shutil.rmtree(ag / "submission")
     (ag / "submission").mkdir()

@@ -55,7 +55,7 @@ def book(tmp_path):
                       tests=_tests({"a1": True, "a2": True, "b1": True, "b2": True})))
     gb.record(_graded("bob", 10, 5, penalty=20, late_days=2,
                       tests=_tests({"a1": True, "a2": True, "b1": True, "b2": False})))
-    gb.record(_graded("carol", 10, 10, extension="extended by 3 day(s)",
+    gb.record(_graded("carol", 10, 10, extension="extended by 3 days",
                       tests=_tests({"a1": True, "a2": True, "b1": True, "b2": True})))
     gb.record(_graded("dave", 0, 10, status="did_not_import",
                       problem="did not import: ch02_preliminaries/tensors.py, line 37: SyntaxError: expected ':'",
@@ -103,7 +103,7 @@ def test_summary_counts_only_submissions_that_imported(book):
     assert "ch02_preliminaries/test_m::a1" not in text
     assert "| dave | did not import | did not import: ch02_preliminaries/tensors.py, line 37" in text
     assert "| bob | " in text.split("## Late submissions")[1]
-    assert "carol: extended by 3 day(s)" in text
+    assert "carol: extended by 3 days" in text
     assert "- no submission: nosub (Nina Nobody)" in text
     assert "- not in the roster: frank" in text
     assert "`notes.txt`: not a folder or a .zip" in text

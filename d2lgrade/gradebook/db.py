@@ -12,8 +12,8 @@ Rules:
   batch killed at any moment (SIGKILL included) leaves every submission either wholly
   recorded or not at all. SQLite runs with ``synchronous=FULL`` and the rollback journal:
   a committed submission is in the one database file, with no side file to lose.
-* **Recording is idempotent.** A submission carries a ``record_key`` (batch, student,
-  fingerprint and the time its grading finished); recording the same key again returns the
+* **Recording is idempotent.** A submission carries a ``record_key`` (assignment, student,
+  fingerprint, seed and the time its grading finished); recording the same key again returns the
   existing row, so a resumed batch can record every finished student without duplicates.
 
 Times are stored as ISO 8601 text in UTC (``2026-03-01T22:59:00+00:00``): the same on every

@@ -48,6 +48,10 @@ POLICY_KINDS = ("none", "percent_per_day", "zero_after")
 DAY = 86400.0
 
 
+def _days(n: float) -> str:
+    return f"{n:g} day" + ("" if n == 1 else "s")
+
+
 class DeadlineError(ValueError):
     """A deadlines file, a policy or a time that cannot be used (the message says why)."""
 
@@ -135,7 +139,7 @@ class LatePolicy:
             return f"{self.percent:g} % off per late day, at most {self.cap:g} %{grace}"
         if self.kind == "zero_after":
             if self.cutoff_days:
-                return f"full marks up to {self.cutoff_days:g} day(s) late, zero after{grace}"
+                return f"full marks up to {_days(self.cutoff_days)} late, zero after{grace}"
             return f"zero when late{grace}"
         return f"no penalty for lateness{grace}"
 
@@ -160,7 +164,7 @@ class Extension:
     def describe(self) -> str:
         if self.until is not None:
             return f"extended to {self.until.isoformat(sep=' ', timespec='minutes')}"
-        return f"extended by {self.days:g} day(s)"
+        return f"extended by {_days(self.days)}"
 
 
 @dataclass(frozen=True)
@@ -197,9 +201,10 @@ class Lateness:
         ext = f" ({self.extension})" if self.extension else ""
         if self.submitted_at is None:
             return f"due {due}{ext}; submission time unknown, counted as on time"
+        sub = self.submitted_at.isoformat(sep=" ", timespec="minutes")
         if not self.late:
-            return f"due {due}{ext}; on time"
-        return (f"due {due}{ext}; {self.late_days} day(s) late: "
+            return f"due {due}{ext}; submitted {sub}: on time"
+        return (f"due {due}{ext}; submitted {sub}: {_days(self.late_days)} late, "
                 f"{self.penalty_pct:g} % off ({self.policy})")
 
 

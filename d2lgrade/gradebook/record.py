@@ -37,8 +37,10 @@ class Outcome:
     syntax: list[ImportProblem] = field(default_factory=list)  # from imports.syntax_problems
 
 
-def record_key(batch_id: int | None, o: Outcome) -> str:
-    return f"{batch_id}/{o.student}/{o.fingerprint}/{o.seed}/{o.finished_at:.6f}"
+def record_key(assignment: str, o: Outcome) -> str:
+    """One grading of one submission: the same marker found again by a resumed or repeated
+    batch (another batch row) is the same attempt, not a new one."""
+    return f"{assignment}/{o.student}/{o.fingerprint}/{o.seed}/{o.finished_at:.6f}"
 
 
 def chapter_totals(tests: list[TestRow]) -> "OrderedDict[str, tuple[float, float]]":
@@ -65,7 +67,7 @@ def build(o: Outcome, *, assignment: str, batch_id: int | None = None,
     raw = sum(s for s, _ in chapters.values())
     return GradedSubmission(
         student=o.student, assignment=assignment, status=status,
-        record_key=record_key(batch_id, o), chapters=list(o.chapters), source=o.source,
+        record_key=record_key(assignment, o), chapters=list(o.chapters), source=o.source,
         fingerprint=o.fingerprint, submitted_at=lateness.submitted_at,
         submitted_source=submitted_source if lateness.submitted_at else "",
         graded_at=datetime.fromtimestamp(o.finished_at, timezone.utc) if o.finished_at else None,

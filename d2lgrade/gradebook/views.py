@@ -214,7 +214,8 @@ def history_text(subs: list[GradedSubmission], info: StudentInfo | None = None) 
     lines = [head, ""]
     previous: dict[str, GradedSubmission] = {}
     for s in subs:
-        late = (f", {s.late_days} day(s) late, -{fmt(s.penalty_pct)} %" if s.late else "")
+        late = (f", {s.late_days} day{'' if s.late_days == 1 else 's'} late, "
+                f"-{fmt(s.penalty_pct)} %" if s.late else "")
         ext = f", {s.extension}" if s.extension else ""
         lines.append(f"{s.assignment} attempt {s.attempt}: {STATUS_TEXT.get(s.status, s.status)}, "
                      f"{fmt(s.score)}/{fmt(s.max_score)} (raw {fmt(s.raw_score)}{late}{ext}); "
@@ -222,7 +223,9 @@ def history_text(subs: list[GradedSubmission], info: StudentInfo | None = None) 
                      f"{' (' + s.submitted_source + ')' if s.submitted_source else ''}, "
                      f"seed {s.seed}")
         if s.problem:
-            lines.append(f"    {STATUS_TEXT.get(s.status, s.status)}: {_one_line(s.problem, 400)}")
+            label = STATUS_TEXT.get(s.status, s.status)
+            text = s.problem if s.problem.startswith(label) else f"{label}: {s.problem}"
+            lines.append(f"    {_one_line(text, 400)}")
         before = previous.get(s.assignment)
         if before is not None and before.tests and s.tests:
             old = {t.test: t.status for t in before.tests}
