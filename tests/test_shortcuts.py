@@ -36,9 +36,6 @@ _spec.loader.exec_module(source)
 #: Attacks that earned credit when they were written (issue 14). Remove a name once the
 #: attack earns nothing; strict xfail makes an attack that is caught already fail loudly here.
 UNDETECTED = {
-    # chapters whose from-scratch functions have no from_scratch policy yet (chapter workers)
-    "adam_fused_kernel", "bleu_nltk_importlib", "bleu_second_definition",
-    "box_iou_in_thread", "corr1d_conv_tbc",
     # chapter 8 timings: not a from-scratch function (see ARCHITECTURE, from-scratch policies)
     "benchmark_inflated_floor", "benchmark_reads_fake_device",
     "run_overlapped_memoised",  # pays only in a gpu-tier test (skipped where CUDA is missing)

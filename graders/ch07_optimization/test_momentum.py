@@ -2,10 +2,17 @@
 import pytest
 import torch
 
-from d2lgrade import assert_close, call_timeout, call_without, hidden, points, reference
+from d2lgrade import (
+    assert_close, call_timeout, call_without, from_scratch, hidden, ops, points, reference)
 
 MODULE = "ch07_optimization.momentum"
 ref = reference(MODULE)
+NO_OPTIM = ["optim", "Optimizer", "_fused_adam", "_fused_sgd", "_foreach"]
+
+# From-scratch policy (issue 14): every call of the update rule, from any test and from the
+# student's train_ch7, is traced in the child: elementary tensor ops only (no torch.optim, no
+# fused or foreach optimizer kernel such as torch._fused_adam_).
+from_scratch(MODULE, "sgd_momentum", allow=ops.ELEMENTARY, names=NO_OPTIM)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import pytest
 import torch
 import torchvision
 
-from d2lgrade import GradeFailure, assert_close, call_without, hidden, points, reference
+from d2lgrade import (
+    assert_close, call_without, from_scratch, GradeFailure, hidden, ops, points, reference)
 
 MODULE = "ch09_vision.boxes"
 ref = reference(MODULE)
@@ -26,6 +27,25 @@ NMS_BOXES = torch.tensor([[0.1, 0.08, 0.52, 0.92], [0.08, 0.2, 0.56, 0.95],
                           [0.15, 0.3, 0.62, 0.91], [0.55, 0.2, 0.9, 0.88]])
 NMS_PROBS = torch.tensor([[0.0] * 4, [0.9, 0.8, 0.7, 0.1], [0.1, 0.2, 0.3, 0.9]])
 FORBIDDEN = ["torchvision"]
+
+# From-scratch policies (issue 14): every call, also from the student's assign_anchor_to_bbox,
+# multibox_target and multibox_detection, is traced in the child: elementary tensor ops, no
+# torchvision (not even imported at run time), no thread.
+NO_BOX_OPS = ["batched_nms", "roi_align", "box_convert"]
+from_scratch(MODULE, "box_iou", allow=ops.ELEMENTARY, names=NO_BOX_OPS)
+from_scratch(MODULE, "nms", allow=ops.ELEMENTARY, names=NO_BOX_OPS)
+# The book's other box and anchor code is tensor code too (its MXNet ``contrib`` routines have
+# no PyTorch counterpart to call, but torchvision's box ops must not stand in for it).
+from_scratch(MODULE, "box_corner_to_center", allow=ops.ELEMENTARY, names=NO_BOX_OPS)
+from_scratch(MODULE, "box_center_to_corner", allow=ops.ELEMENTARY, names=NO_BOX_OPS)
+from_scratch(MODULE, "multibox_prior", allow=ops.ELEMENTARY, names=NO_BOX_OPS)
+from_scratch(MODULE, "assign_anchor_to_bbox", allow=ops.ELEMENTARY, names=NO_BOX_OPS)
+from_scratch(MODULE, "offset_boxes", allow=ops.ELEMENTARY, names=NO_BOX_OPS)
+from_scratch(MODULE, "offset_inverse", allow=ops.ELEMENTARY, names=NO_BOX_OPS)
+from_scratch(MODULE, "multibox_target", allow=ops.ELEMENTARY, names=NO_BOX_OPS)
+from_scratch(MODULE, "multibox_detection", allow=ops.ELEMENTARY, names=NO_BOX_OPS)
+# bbox_to_rect only builds a matplotlib rectangle
+from_scratch(MODULE, "bbox_to_rect", allow=ops.ELEMENTARY, modules=["matplotlib"])
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from d2lgrade import GradeFailure, assert_close, call_without, hidden, points, reference
+from d2lgrade import (
+    assert_close, call_without, from_scratch, GradeFailure, hidden, ops, points, reference)
 
 MODULE = "ch10_nlp.textcnn"
 ref = reference(MODULE)
 NO_CONV = ["conv1d", "conv2d", "conv", "convolution", "_convolution", "unfold", "fold"]
+
+# From-scratch policies (issue 14): every call, also from the student's corr1d_multi_in and
+# TextCNN code, is traced in the child: elementary ops only (no convolution kernel, conv_tbc,
+# unfold or FFT).
+from_scratch(MODULE, "corr1d", allow=ops.ELEMENTARY, names=NO_CONV + ["conv_tbc"])
+from_scratch(MODULE, "corr1d_multi_in", allow=ops.ELEMENTARY, names=NO_CONV + ["conv_tbc"])
 
 
 @pytest.fixture(scope="module")

@@ -79,7 +79,7 @@ def test_augs(size=224, resize=256):
 def apply(img, aug, num_rows=2, num_cols=4):
     """Apply ``aug`` to ``img`` ``num_rows * num_cols`` times, each a fresh random draw, in order,
     and return the results stacked into one tensor (num_rows * num_cols, C, H, W). When ``aug``
-    gives PIL images (no ``ToTensor`` at its end) they are converted with ``ToTensor``. (The
+    gives PIL images (it does not end with ``ToTensor``) they are converted with ``ToTensor``. (The
     book plots them: ``show_images(list(Y), num_rows, num_cols)`` does that.)"""
     # BEGIN SOLUTION
     to_tensor = transforms.ToTensor()
