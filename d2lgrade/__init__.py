@@ -5,6 +5,7 @@ What graders import::
     from d2lgrade import points, hidden, after_due_date, tier, call_timeout
     from d2lgrade import reference, assert_close, assert_scalar_close, call_without
     from d2lgrade import from_scratch, ops          # from-scratch policies (d2lgrade.policies)
+    from d2lgrade import with_globals               # call a function the book's way (handle)
 """
 import pytest
 
@@ -16,7 +17,8 @@ from .policies import from_scratch
 
 #: Imported on first use (PEP 562), so that commands that never compare tensors
 #: (grade-batch's parent, export, stubs) start without importing torch.
-_LAZY = {"assert_close": "tolerance", "assert_scalar_close": "tolerance", "tolerances": "tolerance"}
+_LAZY = {"assert_close": "tolerance", "assert_scalar_close": "tolerance", "tolerances": "tolerance",
+         "with_globals": "handle"}
 
 
 def __getattr__(name: str):
@@ -36,5 +38,5 @@ call_timeout = pytest.mark.call_timeout
 
 __all__ = ["points", "hidden", "after_due_date", "tier", "call_timeout", "reference",
            "assert_close", "assert_scalar_close", "call_without", "tolerances",
-           "GradeFailure", "StudentError", "from_scratch", "ops"]
+           "GradeFailure", "StudentError", "from_scratch", "ops", "with_globals"]
 __version__ = "0.1.0"

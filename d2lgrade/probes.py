@@ -91,10 +91,28 @@ def forward_no_grad(module: Any, *args: Any) -> Any:
         return module(*args)
 
 
-def repeat(fn: Any, n: int, args: list | None = None, kwargs: dict | None = None) -> list:
+def repeat(fn: Any, n: int, args: list | None = None, kwargs: dict | None = None,
+           module_names: dict | None = None) -> list:
     """``[fn(*args, **kwargs) for _ in range(n)]`` in one round trip (statistics of a
-    random function, e.g. a noisy gradient step drawn many times)."""
-    return [fn(*(args or []), **(kwargs or {})) for _ in range(int(n))]
+    random function, e.g. a noisy gradient step drawn many times). ``module_names``: names
+    set in the function's module for the calls, then restored (the book's ``sgd_2d`` reads
+    ``eta`` from its module)."""
+    import inspect
+    space = getattr(inspect.unwrap(fn), "__globals__", None) if module_names else None
+    if module_names and space is None:
+        raise TypeError("module_names needs a plain function")
+    missing = object()
+    saved = {k: space.get(k, missing) for k in (module_names or {})}
+    if space is not None:
+        space.update(module_names)
+    try:
+        return [fn(*(args or []), **(kwargs or {})) for _ in range(int(n))]
+    finally:
+        for k, v in saved.items():
+            if v is missing:
+                space.pop(k, None)
+            else:
+                space[k] = v
 
 
 def linear_trainer_2d(a1: float, a2: float) -> Any:

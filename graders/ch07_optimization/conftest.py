@@ -12,12 +12,17 @@
 * ``fit_with``: linear regression on the airfoil fixture with gradients computed here and the
   student's update function taking each step (the book's ``train_ch7`` loop, trusted).
 * ``trace_2d``: the book's ``train_2d`` driver run here around a student 2-D trainer.
+* ``ch7.book_way(fn)``: ``fn`` called with the hyperparameters it takes as keywords; the
+  book's forms (7.2-7.6: ``gd_2d(x1, x2, s1, s2)`` reads ``eta`` and ``gamma`` from its
+  module) get the others as module-level names for the call (``with_globals``).
+* ``ch7.init_states(fn, n)``: ``init_*_states(n)``, or the book's ``init_*_states()``, which
+  reads the module-level ``features`` (only its number of columns matters).
 """
 import numpy as np
 import pytest
 import torch
 
-from d2lgrade import GradeFailure, reference
+from d2lgrade import GradeFailure, reference, with_globals
 
 FREQUENCIES = [200, 250, 315, 400, 500, 630, 800, 1000, 1250, 1600, 2000, 2500, 3150, 4000,
                5000, 6300, 8000, 10000, 12500, 16000, 20000]
@@ -138,14 +143,44 @@ def trace_2d():
         __tracebackhide__ = True
         x1, x2, s1, s2 = -5, -2, 0, 0
         points = [(x1, x2)]
+        step = book_way(trainer)
         for _ in range(steps):
-            out = trainer(x1, x2, s1, s2, **hyperparams)
+            out = step(x1, x2, s1, s2, **hyperparams)
             if not (isinstance(out, (tuple, list)) and len(out) == 4):
                 raise GradeFailure(f"a 2-D trainer must return (x1, x2, s1, s2), got {out!r:.80}")
             x1, x2, s1, s2 = (float(v) for v in out)
             points.append((x1, x2))
         return points
     return run
+
+
+def parameters(fn) -> tuple[set, bool]:
+    """(parameter names, takes ``**kwargs``) of a student function handle, in the child."""
+    sig = fn.signature() if hasattr(fn, "signature") else fn._sub.probe("signature_of", fn)
+    return {p["name"] for p in sig}, any(p["kind"] == "VAR_KEYWORD" for p in sig)
+
+
+def book_way(fn):
+    """``call(*args, **hyperparams)`` for a student function (its signature read once)."""
+    names, var_kw = parameters(fn)
+
+    def call(*args, **hyper):
+        __tracebackhide__ = True
+        missing = {} if var_kw else {k: v for k, v in hyper.items() if k not in names}
+        given = {k: v for k, v in hyper.items() if k not in missing}
+        if not missing:
+            return fn(*args, **given)
+        return with_globals(fn, **missing)(*args, **given)
+    call.missing = lambda *keys: [k for k in keys if not var_kw and k not in names]
+    return call
+
+
+def init_states(fn, n=None):
+    """``fn()`` / ``fn(n)``; the book's ``init_*_states()`` reads ``features.shape[1]``."""
+    __tracebackhide__ = True
+    if parameters(fn)[0]:
+        return fn() if n is None else fn(n)
+    return with_globals(fn, features=torch.zeros(1, 5 if n is None else n))()
 
 
 def line(points):
@@ -158,4 +193,5 @@ def ch7():
     """Plain helpers for the test modules (conftest is not importable under importlib mode)."""
     from types import SimpleNamespace
     return SimpleNamespace(line=line, torch_optimizer_run=torch_optimizer_run,
-                           random_problem=random_problem)
+                           random_problem=random_problem, book_way=book_way,
+                           init_states=init_states, parameters=parameters)

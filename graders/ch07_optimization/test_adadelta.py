@@ -40,10 +40,10 @@ def _check_states(states, n, what):
 
 
 @points(1)
-def test_init_adadelta_states(student):
+def test_init_adadelta_states(student, ch7):
     """init_adadelta_states(): ((s_w, delta_w), (s_b, delta_b)), float32 zeros (5, 1) and (1,); with 3 features (3, 1)."""
-    _check_states(student.init_adadelta_states(), 5, "init_adadelta_states()")
-    _check_states(student.init_adadelta_states(3), 3, "init_adadelta_states(3)")
+    _check_states(ch7.init_states(student.init_adadelta_states), 5, "init_adadelta_states()")
+    _check_states(ch7.init_states(student.init_adadelta_states, 3), 3, "init_adadelta_states(3)")
 
 
 @hidden

@@ -37,13 +37,14 @@ def test_adagrad_2d_book_traces(student, trace_2d, ch7):
 
 @hidden
 @points(1)
-def test_adagrad_2d_random(student):
+def test_adagrad_2d_random(student, ch7):
     """Random points, states (small ones included) and learning rates: same step as the reference."""
+    step = ch7.book_way(student.adagrad_2d)
     for s_scale in (1.0, 1e-7):
         x1, x2 = (float(v) for v in torch.randn(2) * 1e-3)
         s1, s2 = (float(v) for v in torch.rand(2) * s_scale)
         eta = float(torch.rand(()))
-        out = student.adagrad_2d(x1, x2, s1, s2, eta=eta)
+        out = step(x1, x2, s1, s2, eta=eta)
         assert isinstance(out, (tuple, list)) and len(out) == 4, "adagrad_2d returns (x1, x2, s1, s2)"
         assert_close(torch.tensor([float(v) for v in out], dtype=torch.float64),
                      torch.tensor(ref.adagrad_2d(x1, x2, s1, s2, eta=eta), dtype=torch.float64),
@@ -59,10 +60,10 @@ def _check_states(states, n, what):
 
 
 @points(1)
-def test_init_adagrad_states(student):
+def test_init_adagrad_states(student, ch7):
     """init_adagrad_states(): float32 zeros (5, 1) and (1,); init_adagrad_states(2): (2, 1) and (1,)."""
-    _check_states(student.init_adagrad_states(), 5, "init_adagrad_states()")
-    _check_states(student.init_adagrad_states(2), 2, "init_adagrad_states(2)")
+    _check_states(ch7.init_states(student.init_adagrad_states), 5, "init_adagrad_states()")
+    _check_states(ch7.init_states(student.init_adagrad_states, 2), 2, "init_adagrad_states(2)")
 
 
 @points(2)

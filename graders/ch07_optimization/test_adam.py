@@ -28,9 +28,10 @@ def student(submission):
 
 
 @points(1)
-def test_init_adam_states(student):
+def test_init_adam_states(student, ch7):
     """init_adam_states(): ((v_w, s_w), (v_b, s_b)), float32 zeros (5, 1) and (1,); with 2 features (2, 1)."""
-    for n, states in ((5, student.init_adam_states()), (2, student.init_adam_states(2))):
+    for n, states in ((5, ch7.init_states(student.init_adam_states)),
+                      (2, ch7.init_states(student.init_adam_states, 2))):
         assert isinstance(states, (tuple, list)) and len(states) == 2, \
             "init_adam_states returns ((v_w, s_w), (v_b, s_b))"
         for pair, shape in zip(states, ((n, 1), (1,))):

@@ -34,13 +34,14 @@ def test_rmsprop_2d_book_trace(student, trace_2d, ch7):
 
 @hidden
 @points(1)
-def test_rmsprop_2d_random(student):
+def test_rmsprop_2d_random(student, ch7):
     """Random points, states and hyperparameters: same step as the reference."""
+    step = ch7.book_way(student.rmsprop_2d)
     for _ in range(3):
         x1, x2 = (float(v) for v in torch.randn(2))
         s1, s2 = (float(v) for v in torch.rand(2))
         eta, gamma = float(torch.rand(())), float(torch.rand(()) * 0.5 + 0.2)
-        out = student.rmsprop_2d(x1, x2, s1, s2, eta=eta, gamma=gamma)
+        out = step(x1, x2, s1, s2, eta=eta, gamma=gamma)
         assert isinstance(out, (tuple, list)) and len(out) == 4, "rmsprop_2d returns (x1, x2, s1, s2)"
         assert_close(torch.tensor([float(v) for v in out], dtype=torch.float64),
                      torch.tensor(ref.rmsprop_2d(x1, x2, s1, s2, eta=eta, gamma=gamma), dtype=torch.float64),
@@ -56,10 +57,10 @@ def _check_states(states, n, what):
 
 
 @points(1)
-def test_init_rmsprop_states(student):
+def test_init_rmsprop_states(student, ch7):
     """init_rmsprop_states(): float32 zeros (5, 1) and (1,); init_rmsprop_states(4): (4, 1) and (1,)."""
-    _check_states(student.init_rmsprop_states(), 5, "init_rmsprop_states()")
-    _check_states(student.init_rmsprop_states(4), 4, "init_rmsprop_states(4)")
+    _check_states(ch7.init_states(student.init_rmsprop_states), 5, "init_rmsprop_states()")
+    _check_states(ch7.init_states(student.init_rmsprop_states, 4), 4, "init_rmsprop_states(4)")
 
 
 @points(2)

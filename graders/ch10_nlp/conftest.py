@@ -94,3 +94,4 @@ def seed_child(submission):
     def run(s):
         submission.probe("seed", s)  # random, numpy and torch of the student's process
     return run
+

@@ -22,6 +22,13 @@ def student(submission):
     return submission.module(MODULE)
 
 
+def _vocab_arg(cls, n: int):
+    """The vocabulary argument for ``n`` tokens: the stub takes ``vocab_size``; the book's class
+    (10.7, 10.8) takes the vocabulary and calls ``len()`` on it, so it gets ``n`` items."""
+    params = [p["name"] for p in cls.signature()]
+    return n if not params or "size" in params[0] else list(range(n))
+
+
 @points(1)
 def test_corr1d_book_example(student):
     """corr1d([0..6], [1, 2]) is [2, 5, 8, 11, 14, 17] (float), without convolution routines."""
@@ -79,7 +86,7 @@ def test_global_max_pool_lengths(student):
 
 
 def _textcnn_same(submission, student, X, hidden_):
-    net = student.TextCNN(30, 6, [2, 4], [4, 5])
+    net = student.TextCNN(_vocab_arg(student.TextCNN, 30), 6, [2, 4], [4, 5])
     state = submission.probe("state_dict", net)
     ref_net = ref.TextCNN(30, 6, [2, 4], [4, 5])
     if set(state) != set(ref_net.state_dict()):

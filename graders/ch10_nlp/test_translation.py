@@ -185,9 +185,20 @@ def test_batch_loss_ignores_padding_and_backprops(student, submission):
     assert_close(l2.detach().reshape(()), expected, what="batch_loss", hidden=True, kind="reduction")
 
 
-def _train_translator(student, seed_child, path, max_seq_len=5, epochs=40):
+def _read_course_data(student, data_dir, max_seq_len):
+    """read_data on the course's fr-en-small.txt; the book's read_data(max_seq_len) (10.12)
+    reads its fixed '../data/fr-en-small.txt', which the child resolves to the same file."""
+    if len(student.read_data.signature()) == 1:
+        return student.read_data(max_seq_len)
+    return student.read_data(str(data_dir / "fr-en-small.txt"), max_seq_len)
+
+
+def _train_translator(student, seed_child, path, max_seq_len=5, epochs=40, data_dir=None):
     seed_child(0)
-    in_vocab, out_vocab, dataset = student.read_data(str(path), max_seq_len)
+    if data_dir is not None:  # the course's file: the book's read_data(max_seq_len) reads it too
+        in_vocab, out_vocab, dataset = _read_course_data(student, data_dir, max_seq_len)
+    else:
+        in_vocab, out_vocab, dataset = student.read_data(str(path), max_seq_len)
     enc = student.Encoder(len(in_vocab.itos), 32, 32, 1)
     dec = student.Decoder(len(out_vocab.itos), 32, 32, 1, 10)
     history = student.train(enc, dec, dataset, 0.01, 8, epochs)
@@ -214,8 +225,9 @@ def test_translator_learns_generated_corpus(student, seed_child, fr_en_path, fee
 @points(1)
 def test_translate_stops_at_eos(student, submission):
     """translate returns at most max_seq_len tokens, without '<eos>' or '<pad>', from an untrained model too."""
-    in_vocab = student.Vocab({"a": 1, "b": 1}, specials=["<pad>", "<bos>", "<eos>"])
-    out_vocab = student.Vocab({"x": 1, "y": 1}, specials=["<pad>", "<bos>", "<eos>"])
+    Vocab = submission.module("ch10_nlp.vocab").Vocab  # the course's (the book rebinds the name)
+    in_vocab = Vocab({"a": 1, "b": 1}, specials=["<pad>", "<bos>", "<eos>"])
+    out_vocab = Vocab({"x": 1, "y": 1}, specials=["<pad>", "<bos>", "<eos>"])
     enc, dec = student.Encoder(5, 4, 4, 1), student.Decoder(5, 4, 4, 1, 3)
     state = submission.probe("state_dict", dec)
     state["out.bias"] = torch.tensor([0.0, 0.0, 50.0, 0.0, 0.0])  # <eos> first
@@ -231,7 +243,7 @@ def test_translate_stops_at_eos(student, submission):
 @points(1)
 def test_fr_en_small_dataset_indices(student, data_dir):
     """read_data on the course's fr-en-small.txt (max_seq_len 7) gives the book's dataset[0]."""
-    in_vocab, out_vocab, dataset = student.read_data(str(data_dir / "fr-en-small.txt"), 7)
+    in_vocab, out_vocab, dataset = _read_course_data(student, data_dir, 7)
     x, y = dataset[0]
     assert x.tolist() == [5, 4, 45, 3, 2, 0, 0] and y.tolist() == [8, 4, 27, 3, 2, 0, 0], \
         f"dataset[0] is {x.tolist()}, {y.tolist()}; the book prints [5, 4, 45, 3, 2, 0, 0], [8, 4, 27, 3, 2, 0, 0]"
@@ -243,7 +255,7 @@ def test_fr_en_small_dataset_indices(student, data_dir):
 def test_fr_en_small_translator(student, seed_child, data_dir, feedback):
     """Trained on fr-en-small.txt, the translator gives 'ils regardent .' -> 'they are watching .' (BLEU 1.000)."""
     in_vocab, out_vocab, enc, dec, history = _train_translator(student, seed_child, data_dir / "fr-en-small.txt",
-                                                               max_seq_len=7, epochs=40)
+                                                               max_seq_len=7, epochs=40, data_dir=data_dir)
     pred = student.translate(enc, dec, "ils regardent .", 7, in_vocab, out_vocab)
     feedback(f"predict: {' '.join(pred)}; final loss {history[-1]:.3f}")
     assert list(pred) == ["they", "are", "watching", "."], f"translated to {pred}"
