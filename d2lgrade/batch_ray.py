@@ -80,6 +80,19 @@ def submission_bytes(path: Path) -> bytes:
     return buf.getvalue()
 
 
+def _put_submission(ray, path: Path, tries: int = 3):
+    """The submission's bytes in the object store. A file that cannot be read, or a store or
+    connection that fails for a moment (a node just lost, a loaded machine), is tried again
+    before the student is recorded as an error."""
+    for attempt in range(tries):
+        try:
+            return ray.put(submission_bytes(path))
+        except OSError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(1.0 + attempt)
+
+
 def _grade_remote(task: dict, payload: bytes) -> dict:
     """Runs on a Ray worker: unpack the payload and grade it (see batch.grade_outcome)."""
     import ray
@@ -181,9 +194,13 @@ def run_ray(cfg, todo: list[dict], on_done) -> None:
                 student = task["student"]
                 if student not in payloads:
                     try:
-                        payloads[student] = ray.put(submission_bytes(Path(task["path"])))
-                    except (OSError, ValueError) as exc:
+                        payloads[student] = _put_submission(ray, Path(task["path"]))
+                    except ValueError as exc:  # too large: the submission's own problem
                         complete(student, {"status": "unusable", "message": str(exc), "results": []})
+                        continue
+                    except OSError as exc:  # the store or the cluster: --retry-errors regrades it
+                        complete(student, {"status": "error", "results": [], "message":
+                                           f"could not send the submission to the cluster ({exc})"})
                         continue
                 sub_task = dict(task, chapters=g["chapters"],
                                 course_root=None if shipped else str(course.root))

@@ -151,7 +151,7 @@ def test_cluster_with_a_node_killed_mid_batch_grades_everyone_once(cluster, tmp_
     # A student finished on the killed node only before the kill; what it was grading
     # then was graded again on the surviving node.
     for m in after_first.values():
-        assert m["status"] == "graded", (m, log)
+        assert m["status"] == "graded", f"{m['student']}: {m['status']}: {m.get('message')}\n{log}"
         if m["placements"][0]["node"] == victim["node_id"][:12]:
             assert m["finished_at"] < killed_at, m
 
