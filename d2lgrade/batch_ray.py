@@ -96,7 +96,7 @@ def _put_submission(ray, path: Path, tries: int = 3):
 def _grade_remote(task: dict, payload: bytes) -> dict:
     """Runs on a Ray worker: unpack the payload and grade it (see batch.grade_outcome)."""
     import ray
-    from .batch import grade_outcome
+    from .batch_student import grade_outcome
     from .course import find_course
     tmp = tempfile.mkdtemp(prefix="d2lgrade-ray-")
     try:
@@ -130,7 +130,7 @@ def _connect(cfg, course_root: Path) -> bool:
     if ray.is_initialized():
         return False
     if cfg.ray_address:
-        from .batch import BatchError
+        from .batch_student import BatchError
         # A loopback address is no shortcut: Ray replaces it with this node's routable IP
         # (services.resolve_ip_for_localhost), so a cluster must listen on that address.
         try:
@@ -153,7 +153,7 @@ def _connect(cfg, course_root: Path) -> bool:
 
 def run_ray(cfg, todo: list[dict], on_done) -> None:
     import ray
-    from .batch import finish_student
+    from .batch_student import finish_student
     from .course import find_course
     course = find_course()
     started_here = not ray.is_initialized()

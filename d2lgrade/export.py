@@ -155,7 +155,7 @@ def _submission_in(folder: Path) -> Path:
 
 
 def _student_seed(seed: int, who: str | None) -> int:
-    from .batch import student_seed
+    from .batch_student import student_seed
     return student_seed(seed, who) if who else seed
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .feedback import decode_image
-from .plugin import TestResult
+from .results import TestResult
 
 STATUS_TEXT = {"passed": "passed", "failed": "failed", "not_run": "not run"}
 VISIBILITY_TEXT = {"public": "public", "hidden": "hidden test",

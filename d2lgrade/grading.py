@@ -22,7 +22,8 @@ import pytest
 from . import timing
 from .course import CHAPTER_RE, Course, find_course
 from .errors import SubmissionUnusable
-from .plugin import STATE, TestResult
+from .plugin import STATE
+from .results import TestResult
 
 #: Limits for unpacking a zip submission (a zip bomb is refused, not unpacked).
 MAX_ZIP_MEMBERS = 5000

@@ -371,8 +371,8 @@ dependencies = [
 [project.entry-points.pytest11]
 d2lgrade = "d2lgrade.plugin"
 
-[tool.setuptools]
-packages = ["d2lgrade"]
+[tool.setuptools.packages.find]
+include = ["d2lgrade*"]
 
 [tool.pytest.ini_options]
 testpaths = ["graders"]

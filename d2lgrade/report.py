@@ -11,7 +11,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable
 
-from .plugin import TestResult
+from .results import TestResult
 
 #: Gradescope's names for our visibilities.
 GRADESCOPE_VISIBILITY = {"public": "visible", "hidden": "hidden", "after_due_date": "after_due_date"}

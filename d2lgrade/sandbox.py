@@ -176,9 +176,9 @@ def build_policy(submission_dir: str, scratch_dir: str) -> Policy:
             read.append(os.path.realpath(p))
     if os.environ.get("D2L_DATA_DIR"):
         _grant(os.environ["D2L_DATA_DIR"], hide, read)
-    import d2lgrade
-    # The engine's own package may live inside the course root; it is public code.
-    read.append(os.path.dirname(os.path.realpath(d2lgrade.__file__)))
+    # The engine's own package (this file's folder) may live inside the course root; it is
+    # public code.
+    read.append(os.path.dirname(os.path.realpath(__file__)))
     python = [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
               *[p for p in sys.path if p]]
     for c in python:
