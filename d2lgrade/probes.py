@@ -183,6 +183,36 @@ def returning(value: Any) -> _Returning:
     return _Returning(value)
 
 
+class _FakeDevice:
+    """A stand-in for a device with queued work (chapter 8's Benchmark tests on the CPU):
+    each call waits for a time drawn at that moment from the operating system's randomness
+    (no seed the student's code could read), so the only way to know how long the device
+    took is to wait for it and measure. ``waits`` keeps what each call waited."""
+
+    def __init__(self, low: float, high: float):
+        self._range = (float(low), float(high))
+        self.waits: list[float] = []
+
+    def __call__(self) -> None:
+        import random
+        import time
+        wait = random.SystemRandom().uniform(*self._range)
+        time.sleep(wait)
+        self.waits.append(wait)
+
+
+def fake_device(low: float, high: float) -> _FakeDevice:
+    """A handle to a fake device's ``sync``: each call waits between ``low`` and ``high`` s."""
+    return _FakeDevice(low, high)
+
+
+def fake_device_waits(device: _FakeDevice) -> list:
+    """What each call of the fake device waited, in order."""
+    if not isinstance(device, _FakeDevice):
+        raise TypeError("not a fake device")
+    return [float(w) for w in device.waits]
+
+
 def signature_of(fn: Any) -> list[dict]:
     """``fn``'s parameters (name, kind, has_default), so that a grader can call a book-shaped
     function the book's way (``gd_2d(x1, x2, s1, s2)`` reading a global ``eta``) and a

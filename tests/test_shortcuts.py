@@ -36,9 +36,9 @@ _spec.loader.exec_module(source)
 #: Attacks that earned credit when they were written (issue 14). Remove a name once the
 #: attack earns nothing; strict xfail makes an attack that is caught already fail loudly here.
 UNDETECTED = {
-    # chapter 8 timings: not a from-scratch function (see ARCHITECTURE, from-scratch policies)
-    "benchmark_inflated_floor", "benchmark_reads_fake_device",
-    "run_overlapped_memoised",  # pays only in a gpu-tier test (skipped where CUDA is missing)
+    # pays only in a gpu-tier test (skipped where CUDA is missing); the test now gives each
+    # timed call a fresh amount of work, which no GPU run here has confirmed yet
+    "run_overlapped_memoised",
 }
 
 #: Siblings left out of the re-check to keep this module fast: training runs of 5-20 s

@@ -2,12 +2,14 @@
 
 On the CPU the device's wait is replaced by an instrumented ``sync`` function that the timer
 must call: a counter (``itertools.count().__next__`` in the student's process) shows when it
-is called, and a ``sync`` that sleeps stands for queued work that finishes only when waited
-for (like a CUDA kernel): a timer that does not wait for it, or reads the clock before
-waiting, reports almost nothing. On CUDA (tier "gpu") the same checks use a real kernel
+is called, and a stand-in device (the probe ``fake_device``) stands for queued work that
+finishes only when waited for (like a CUDA kernel): each call waits for a time drawn at that
+moment, so a timer that does not wait for it, reads the clock before waiting, or invents a
+time (a floor, a guess) is seen. Every test also checks that the reported time is not longer
+than the grader's own wall time around entering and leaving. On CUDA (tier "gpu") the same checks use a real kernel
 (``torch.cuda._sleep``) and the speedup of ``run`` on CUDA over the CPU is measured.
 """
-import functools
+import itertools
 import time
 
 import pytest
@@ -17,7 +19,6 @@ from d2lgrade import assert_close, call_timeout, hidden, points, reference, tier
 
 MODULE = "ch08_performance.benchmark"
 ref = reference(MODULE)
-SLEEP = 0.5   # seconds the fake device needs to "finish its queued work"
 
 
 @pytest.fixture(scope="module")
@@ -47,47 +48,80 @@ class _Remote:
         return (self._op.methodcaller("__exit__", *exc) if exc else self._exit)(bm)
 
 
+def _timed(w, bm, *exc):
+    """Enter and leave ``bm`` in the student's process; the wall time of both, from here.
+    Whatever the block and the device took, a true measurement cannot be longer."""
+    t0 = time.perf_counter()
+    w.enter(bm)
+    out = w.exit(bm, *exc)
+    return out, time.perf_counter() - t0
+
+
+def _not_invented(elapsed, wall, what="the block"):
+    assert isinstance(elapsed, float), f"elapsed must be a float, got {type(elapsed).__name__}"
+    assert 0 <= elapsed <= wall + 1e-3, (
+        f"elapsed = {elapsed:.3f} s, but entering and leaving took {wall:.3f} s in all: the timer "
+        f"reports more time than {what} took")
+
+
 @points(2)
 def test_benchmark_syncs_at_enter_and_exit(student, submission):
-    """Benchmark calls its sync function once when entered (before the clock starts) and once when left."""
+    """Benchmark calls its sync function once when entered (before the clock starts) and once when left; it never reports more time than passed."""
     read, tick = _counter(submission)
     w = _Remote(submission)
     bm = student.Benchmark("work", sync=tick)
+    t0 = time.perf_counter()
     entered = w.enter(bm)
     calls = read()                    # count() yields 0, 1, ...: the number of calls before this read
     assert calls == 1, f"sync was called {calls} time(s) by Benchmark() and __enter__, expected 1"
     assert entered.remote_type.endswith("Benchmark"), "__enter__ must return the Benchmark"
     w.exit(bm)
+    wall = time.perf_counter() - t0
     calls = read() - 1                # minus the read above
     assert calls == 2, f"sync was called {calls} time(s) in total, expected 2 (enter and exit)"
-    assert isinstance(bm.elapsed, float), f"elapsed must be a float, got {type(bm.elapsed).__name__}"
+    _not_invented(bm.elapsed, wall)
 
 
 @points(2)
 def test_benchmark_waits_for_queued_work(student, submission):
-    """With a device that needs 0.5 s to finish its work, the measured time includes the wait at exit (but not at enter)."""
+    """With a stand-in device whose queued work takes a time only known by waiting (short, then long), the measured time is the wait at exit plus the block, not the wait at enter."""
     w = _Remote(submission)
-    bm = student.Benchmark(sync=functools.partial(time.sleep, SLEEP))
-    w.enter(bm)
-    w.exit(bm)
-    elapsed = bm.elapsed
-    assert isinstance(elapsed, float), f"elapsed must be a float, got {type(elapsed).__name__}"
-    assert elapsed >= SLEEP * 0.95, (f"elapsed = {elapsed:.3f} s but the device needed {SLEEP} s: "
-                                     "the clock stopped before the device finished (synchronise first)")
-    assert elapsed < 2 * SLEEP * 0.95, (f"elapsed = {elapsed:.3f} s: the wait at the start was counted too "
-                                        "(synchronise before starting the clock)")
+    for low, high in ((0.15, 0.25), (0.8, 1.0)):
+        device = submission.probe("fake_device", low, high)
+        bm = student.Benchmark(sync=device)
+        _, wall = _timed(w, bm)
+        waits = submission.probe("fake_device_waits", device)
+        assert len(waits) == 2, (f"the device was waited for {len(waits)} time(s), expected 2 "
+                                 "(when entered and when left)")
+        at_enter, at_exit = waits
+        elapsed = bm.elapsed
+        assert isinstance(elapsed, float), f"elapsed must be a float, got {type(elapsed).__name__}"
+        # time.sleep waits at least what it is asked: an honest timer measures at least the
+        # wait at exit, and at most the wall time here minus the wait at enter
+        assert elapsed >= at_exit - 1e-3, (
+            f"elapsed = {elapsed:.3f} s but the device needed {at_exit:.3f} s at exit: the clock "
+            "stopped before the device finished (synchronise first)")
+        assert elapsed <= wall - at_enter + 5e-3, (
+            f"elapsed = {elapsed:.3f} s: more than the block and the wait at exit took (the wait "
+            f"at the start, {at_enter:.3f} s, was counted, or the time was invented)")
 
 
 @hidden
 @points(1)
 def test_benchmark_measures_the_block(student, submission):
-    """Without a device wait, the elapsed time is the block's own duration, measured with a monotonic clock."""
+    """Around a 0.3 s block, with a stand-in device that waits a little, the elapsed time is the block plus the wait at exit, measured with a monotonic clock."""
     w = _Remote(submission)
-    bm = student.Benchmark("sleep", sync=functools.partial(time.sleep, 0.0))
+    device = submission.probe("fake_device", 0.05, 0.1)
+    bm = student.Benchmark("sleep", sync=device)
+    t0 = time.perf_counter()
     w.enter(bm)
     submission.module("time").sleep(0.3)
     w.exit(bm)
-    assert 0.28 <= bm.elapsed < 1.5
+    wall = time.perf_counter() - t0
+    waits = submission.probe("fake_device_waits", device)
+    assert len(waits) == 2, f"the device was waited for {len(waits)} time(s), expected 2"
+    assert bm.elapsed >= 0.3 + waits[1] - 1e-3, f"elapsed = {bm.elapsed:.3f} s for a 0.3 s block"
+    _not_invented(bm.elapsed, wall - waits[0] + 4e-3, "the block and the wait at exit")
 
 
 @hidden
@@ -97,10 +131,10 @@ def test_benchmark_default_device_and_exceptions(student, submission):
     w = _Remote(submission)
     for kwargs in ({}, {"device": torch.device("cpu")}):
         bm = student.Benchmark("cpu", **kwargs)
-        w.enter(bm)
-        assert not w.exit(bm)
-        assert isinstance(bm.elapsed, float) and bm.elapsed >= 0
-    bm = student.Benchmark(sync=functools.partial(time.sleep, 0.0))
+        swallowed, wall = _timed(w, bm)
+        assert not swallowed
+        _not_invented(bm.elapsed, wall)
+    bm = student.Benchmark(sync=submission.probe("fake_device", 0.0, 0.0))
     w.enter(bm)
     assert not w.exit(bm, ValueError, ValueError("x"), None), "__exit__ must not swallow the block's exception"
 
@@ -197,7 +231,10 @@ def test_run_overlapped_cuda_and_cpu_in_parallel(student, submission, feedback, 
     n_cpu, _ = _sized(run_cpu, 0.3, median_seconds, lambda: None)
     t_gpu = median_seconds(lambda: run_gpu(n_gpu), tc.synchronize, repeats=3)
     t_cpu = median_seconds(lambda: run_cpu(n_cpu), lambda: None, repeats=3)
-    t_both = median_seconds(lambda: both(n_gpu, n_cpu), tc.synchronize, repeats=3)
+    # a fresh amount of work on every timed call (n + 0, 1, 2, ...): results remembered from the
+    # warm-up call cannot stand in for the work
+    fresh = itertools.count()
+    t_both = median_seconds(lambda: both(n_gpu + (k := next(fresh)), n_cpu + k), tc.synchronize, repeats=3)
     feedback(f"CUDA alone {t_gpu:.3f} s, CPU alone {t_cpu:.3f} s, overlapped {t_both:.3f} s")
     assert t_both < 0.8 * (t_gpu + t_cpu), \
         f"overlapped {t_both:.3f} s is not less than 80 % of {t_gpu:.3f} + {t_cpu:.3f} s: the two ran one after the other"
