@@ -77,6 +77,7 @@ class GradingState:
 
 
 STATE = pytest.StashKey[GradingState]()
+_COURSE_ENV = pytest.StashKey[object]()  # D2LGRADE_COURSE before this session
 FEEDBACK = pytest.StashKey[list]()
 ATTACHMENTS = pytest.StashKey[list]()
 USES = pytest.StashKey[list]()
@@ -103,6 +104,9 @@ def pytest_configure(config: pytest.Config) -> None:
                  "call_timeout(seconds): time limit per call into student code"):
         config.addinivalue_line("markers", line)
     if config.getoption("d2l_course"):
+        # for this session's children only: restored at unconfigure, so that an in-process
+        # grading (grading.grade, validate) does not leave its course to the rest of the process
+        config.stash[_COURSE_ENV] = os.environ.get("D2LGRADE_COURSE")
         os.environ["D2LGRADE_COURSE"] = str(Path(config.getoption("d2l_course")).resolve())
     seed = config.getoption("d2l_seed")
     if seed is None:
@@ -125,6 +129,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if STATE in config.stash:
         config.stash[STATE].close()
+    if _COURSE_ENV in config.stash:
+        before = config.stash[_COURSE_ENV]
+        if before is None:
+            os.environ.pop("D2LGRADE_COURSE", None)
+        else:
+            os.environ["D2LGRADE_COURSE"] = before
 
 
 def is_grader_item(item: pytest.Item) -> bool:

@@ -1,4 +1,5 @@
 """The pytest plugin on a small throw-away course: points, tiers, visibility, seeds."""
+import os
 import textwrap
 
 import pytest
@@ -90,3 +91,14 @@ def test_grader_without_points_is_an_error(toy_course):
     (toy_course.graders / "ch98_nopoints/test_m.py").write_text("def test_forgot_points():\n    pass\n")
     with pytest.raises(RuntimeError, match="need @pytest.mark.points"):
         run_graders(toy_course.solutions, toy_course, ["ch98_nopoints"], seed=1, isolation="none")
+
+
+def test_in_process_grading_leaves_the_course_setting_as_it_was(toy_course, monkeypatch):
+    """grade(course=...) tells its children the course through D2LGRADE_COURSE for its own
+    session only: a later command started from this process (a Ray driver) finds its own."""
+    monkeypatch.delenv("D2LGRADE_COURSE", raising=False)
+    grade(toy_course.solutions, course=toy_course, seed=5)
+    assert "D2LGRADE_COURSE" not in os.environ
+    monkeypatch.setenv("D2LGRADE_COURSE", "/somewhere/else")
+    grade(toy_course.solutions, course=toy_course, seed=5)
+    assert os.environ["D2LGRADE_COURSE"] == "/somewhere/else"
