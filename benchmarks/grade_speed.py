@@ -6,6 +6,7 @@ children); "grading" is the part the command reports itself (pytest session, chi
 included). The isolation overhead compares the medians of the wall times.
 
     python benchmarks/grade_speed.py [--repeats 3] [--chapters ch02_preliminaries ch03_basics]
+    python benchmarks/grade_speed.py --trace --chapters ch03_basics ch05_cnn   # the op trace's cost
 """
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 MODES = [("none", "none", {}),
          ("process, sandbox off", "process", {"D2LGRADE_SANDBOX": "off"}),
          ("process (sandboxed)", "process", {})]
+#: --trace: the default mode with and without the from-scratch op trace (issue 14).
+TRACE_MODES = [("process, op trace off (D2LGRADE_POLICIES=off)", "process", {"D2LGRADE_POLICIES": "off"}),
+               ("process, op trace on (the default)", "process", {})]
 
 
 def run_once(isolation: str, chapters: list[str], env: dict | None = None) -> tuple[float, float, str]:
@@ -48,10 +52,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--chapters", nargs="+", default=["ch02_preliminaries", "ch03_basics"])
+    parser.add_argument("--trace", action="store_true",
+                        help="compare the default mode with the op trace off and on")
     ns = parser.parse_args()
+    modes = TRACE_MODES if ns.trace else MODES
     rows = {}
     for _ in range(ns.repeats):  # interleaved, so a change in machine load hits every mode
-        for label, isolation, env in MODES:
+        for label, isolation, env in modes:
             rows.setdefault(label, []).append(run_once(isolation, ns.chapters, env))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"chapters: {' '.join(ns.chapters)}; {ns.repeats} runs each\n")
@@ -62,6 +69,10 @@ def main() -> None:
         print(f"| {isolation} | {runs[0][2]} | {statistics.median(walls):.1f} s "
               f"({min(walls):.1f}-{max(walls):.1f}) | {statistics.median(r[1] for r in runs):.1f} s |")
     wall = {label: statistics.median(r[0] for r in runs) for label, runs in rows.items()}
+    if ns.trace:
+        off, on = (wall[m[0]] for m in TRACE_MODES)
+        print(f"\nop trace overhead (wall, on vs off): {100 * (on - off) / off:+.0f}%")
+        return
     base, child, boxed = (wall[m[0]] for m in MODES)
     print(f"\nisolation overhead (wall, sandboxed child vs in-process): {100 * (boxed - base) / base:+.0f}%")
     print(f"sandbox overhead (wall, sandboxed vs plain child): {100 * (boxed - child) / child:+.0f}%")
