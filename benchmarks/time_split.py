@@ -3,7 +3,7 @@
     D2L_DATA_DIR=../shared/data/d2l python benchmarks/time_split.py --students 4 --workers 2
 
 Grades a class of copies of ``solutions/`` (every chapter: whole-course submissions) with
-``d2lgrade grade-batch`` and ``D2LGRADE_TIMING=1`` (``d2lgrade.timing``), then prints
+``d2lgrade grade-batch`` and ``D2LGRADE_TIMING=1`` (``d2lgrade.results.timing``), then prints
 Markdown tables for BENCHMARKS.md: per chapter the mean seconds per submission in student
 code, reference code, start-up and harness/IPC, and for the class the ratio of grading time
 to student time. With ``--passes trace notrace`` a second class is graded with the op trace

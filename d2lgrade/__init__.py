@@ -4,21 +4,24 @@ What graders import::
 
     from d2lgrade import points, hidden, after_due_date, tier, call_timeout
     from d2lgrade import reference, assert_close, assert_scalar_close, call_without
-    from d2lgrade import from_scratch, ops          # from-scratch policies (d2lgrade.policies)
+    from d2lgrade import from_scratch, ops          # from-scratch policies (d2lgrade.scratch.policies)
     from d2lgrade import with_globals               # call a function the book's way (handle)
+
+What a script calls to grade one submission: ``d2lgrade.grade(path, seed=...)``, a ``GradeRun``
+(``d2lgrade.grading.api.grade``). Where each concern lives: ARCHITECTURE.md.
 """
 import pytest
 
-from .course import load_reference as reference
-from .errors import GradeFailure, StudentError
-from .forbidden import call_without
-from . import ops
-from .policies import from_scratch
+from d2lgrade.course.layout import load_reference as reference
+from d2lgrade.errors import GradeFailure, StudentError
+from d2lgrade.scratch import ops
+from d2lgrade.scratch.forbidden import call_without
+from d2lgrade.scratch.policies import from_scratch
 
 #: Imported on first use (PEP 562), so that commands that never compare tensors
 #: (grade-batch's parent, export, stubs) start without importing torch.
-_LAZY = {"assert_close": "tolerance", "assert_scalar_close": "tolerance", "tolerances": "tolerance",
-         "with_globals": "handle"}
+_LAZY = {"assert_close": "grading.tolerance", "assert_scalar_close": "grading.tolerance",
+         "tolerances": "grading.tolerance", "with_globals": "isolation.remote", "grade": "grading.api"}
 
 
 def __getattr__(name: str):
@@ -38,5 +41,5 @@ call_timeout = pytest.mark.call_timeout
 
 __all__ = ["points", "hidden", "after_due_date", "tier", "call_timeout", "reference",
            "assert_close", "assert_scalar_close", "call_without", "tolerances",
-           "GradeFailure", "StudentError", "from_scratch", "ops", "with_globals"]
-__version__ = "0.1.0"
+           "GradeFailure", "StudentError", "from_scratch", "ops", "with_globals", "grade"]
+from d2lgrade.version import __version__  # noqa: E402, F401 - one home for the number

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from d2lgrade.course import Course
+from d2lgrade.course.layout import Course
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from d2lgrade.course import Course
+from d2lgrade.course.layout import Course
 from d2lgrade.errors import SubmissionUnusable
-from d2lgrade.grading import prepared_submission, run_graders
-from d2lgrade.report import write_outputs
+from d2lgrade.grading.api import prepared_submission, run_graders
+from d2lgrade.results.report import write_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 ATTACKS = ROOT / "fixtures" / "attacks"
@@ -279,7 +279,7 @@ def test_without_any_kernel_mechanism_grading_still_completes(tmp_path, monkeypa
 def test_submission_time_budget_spans_children(tmp_path, monkeypatch):
     """Per-submission wall time: after the budget is spent, calls fail at once."""
     from d2lgrade.errors import StudentTimeout
-    from d2lgrade.handle import Submission
+    from d2lgrade.isolation.handle import Submission
     monkeypatch.setenv("D2LGRADE_SANDBOX_WALL_S", "2.5")
     (tmp_path / "m.py").write_text("def loop():\n    while True:\n        pass\n\n\n"
                                    "def ok():\n    return 1\n")

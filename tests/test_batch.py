@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from d2lgrade import batch
-from d2lgrade.batch_ray import gpu_chapters_of, plan_groups
+from d2lgrade.batch import local, plan
+from d2lgrade.batch.ray_backend import gpu_chapters_of, plan_groups
 
 CH = "ch02_preliminaries"
 SEED = 424242
@@ -167,16 +168,16 @@ def test_restart_grades_nothing_twice_and_a_new_seed_is_refused(graded, class_di
     after = {p.parent.name: p.stat().st_mtime_ns for p in out.glob(f"*/{batch.MARKER}")}
     assert after == before
     # What a restart would grade: nothing; everyone with --force; a changed submission.
-    assert batch._prepare(cfg)[2] == []
+    assert plan.prepare(cfg)[2] == []
     force = batch.BatchConfig(class_dir, out, workers=2, chapters=[CH], seed=SEED, force=True)
-    assert len(batch._prepare(force)[2]) == 8
+    assert len(plan.prepare(force)[2]) == 8
     retry = batch.BatchConfig(class_dir, out, workers=2, chapters=[CH], retry_errors=True)
-    assert sorted(t["student"] for t in batch._prepare(retry)[2]) == ["frank", "grace"]
+    assert sorted(t["student"] for t in plan.prepare(retry)[2]) == ["frank", "grace"]
     src = class_dir / "alice" / CH / "tensors.py"
     text = src.read_text()
     try:
         src.write_text(text + "\n# changed after grading\n")
-        assert [t["student"] for t in batch._prepare(cfg)[2]] == ["alice"]
+        assert [t["student"] for t in plan.prepare(cfg)[2]] == ["alice"]
     finally:
         src.write_text(text)
     with pytest.raises(batch.BatchError, match="seed"):
@@ -227,7 +228,7 @@ def test_sigkill_midway_then_resume_grades_only_the_rest(graded, class_dir, tmp_
     while not list(out.glob(f"*/{batch.MARKER}")):
         assert proc.poll() is None and time.monotonic() < deadline, "no student finished"
         time.sleep(0.05)
-    below = batch._descendants(proc.pid)
+    below = local.descendants(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_first = {p.parent.name: p.read_text() for p in out.glob(f"*/{batch.MARKER}")}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from d2lgrade.errors import StudentException
-from d2lgrade.handle import Submission
+from d2lgrade.isolation.handle import Submission
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:
@@ -242,17 +242,17 @@ class _Item:
 
 
 def test_a_value_of_the_wrong_form_is_the_students_not_a_grader_error():
-    from d2lgrade.plugin import _wrong_form
+    from d2lgrade.grading.messages import wrong_form
     with pytest.raises(ValueError) as info:
         embed, oov = torch.zeros(5, 3)          # the book returns one value, the test wants two
-    msg = _wrong_form(_Item(Path(__file__)), info, "public")
+    msg = wrong_form(_Item(Path(__file__)), info, "public")
     assert msg.startswith("your result does not have the form this test expects (ValueError: too many values")
     assert "embed, oov = torch.zeros(5, 3)" in msg
-    hidden = _wrong_form(_Item(Path(__file__)), info, "hidden")
+    hidden = wrong_form(_Item(Path(__file__)), info, "hidden")
     assert "torch.zeros" not in hidden and "ValueError" in hidden
     with pytest.raises(NameError) as info:
         undefined_in_the_grader  # noqa: F821 - a real grader bug stays a grader error
-    assert _wrong_form(_Item(Path(__file__)), info, "public") is None
+    assert wrong_form(_Item(Path(__file__)), info, "public") is None
 
 
 def test_every_probe_name_is_defined_once():
@@ -260,7 +260,7 @@ def test_every_probe_name_is_defined_once():
     shadowed by a signature helper)."""
     import ast
     import collections
-    import d2lgrade.probes as probes
+    import d2lgrade.isolation.probes as probes
     tree = ast.parse(Path(probes.__file__).read_text(encoding="utf-8"))
     counts = collections.Counter(n.name for n in tree.body if isinstance(n, ast.FunctionDef))
     assert [n for n, c in counts.items() if c > 1] == []
@@ -270,7 +270,8 @@ def test_every_probe_name_is_defined_once():
 def test_with_globals_calls_are_traced_by_from_scratch_policies(tmp_path):
     """A book-shaped call is a graded call like any other: the issue-14 policy still applies."""
     from d2lgrade import ops
-    from d2lgrade.policies import Policy, ScratchViolation
+    from d2lgrade.scratch.policies import Policy
+    from d2lgrade.scratch.record import ScratchViolation
     sub = _write(tmp_path / "sub", {"ch99_book/softmax.py": """
         import torch
         def net(X):

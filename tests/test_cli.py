@@ -2,7 +2,7 @@
 import re
 
 import d2lgrade
-from d2lgrade.course import find_course
+from d2lgrade.course.layout import find_course
 
 
 def test_version(run_cli):

@@ -11,11 +11,13 @@ import subprocess
 import pytest
 import torch
 
-from d2lgrade.feedback import Feedback, decode_image
-from d2lgrade.feedback_html import render_page
-from d2lgrade.notebook import chapter_of, clean_cell, closure, extract
+from d2lgrade.results.feedback import Feedback, decode_image
+from d2lgrade.results.page import render_page
+from d2lgrade.intake.notebook import chapter_of, closure
+from d2lgrade.intake.cells import extract
+from d2lgrade.intake.cells import clean_cell
 from d2lgrade.plugin import TestResult as Result
-from d2lgrade.report import format_table, use_color
+from d2lgrade.results.report import format_table, use_color
 
 nbformat = pytest.importorskip("nbformat")
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook  # noqa: E402
@@ -235,7 +237,7 @@ def test_section_notebook_in_a_zip_next_to_py_files(tmp_path, run_cli, course):
 
 
 def test_chapter_notebook_joins_the_other_chapter_folders(tmp_path, course):
-    from d2lgrade.notebook import materialize
+    from d2lgrade.intake.notebook import materialize
     (tmp_path / "work" / "ch02_preliminaries").mkdir(parents=True)
     nb = new_notebook(cells=[new_code_cell((course.solutions / "ch03_basics" / "polynomial.py").read_text())])
     nbformat.write(nb, str(tmp_path / "ch03_basics.ipynb"))

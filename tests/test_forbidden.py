@@ -1,5 +1,5 @@
 """Static forbidden-API detection on student source."""
-from d2lgrade.forbidden import static_uses
+from d2lgrade.scratch.forbidden import static_uses
 
 SOURCE = '''
 import torch

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from d2lgrade.gradebook import db
-from d2lgrade.gradebook.db import (ChapterScore, Gradebook, GradebookError, GradedSubmission,
-                                   StudentInfo, TestRow)
+from d2lgrade.gradebook.rows import ChapterScore, GradebookError, GradedSubmission, StudentInfo, TestRow
+from d2lgrade.gradebook.db import Gradebook
 
 
 def _free_port() -> int:
@@ -206,7 +206,8 @@ def test_schema_version_is_checked(tmp_path):
 
 WRITER = r"""
 import sys, time
-from d2lgrade.gradebook.db import Gradebook, GradedSubmission, TestRow, ChapterScore
+from d2lgrade.gradebook.db import Gradebook
+from d2lgrade.gradebook.rows import GradedSubmission, TestRow, ChapterScore
 gb = Gradebook(sys.argv[1])
 for n in range(100000):
     tests = [TestRow("ch02", f"ch02/test_m::t{i}", f"ch02/test_m.py::t{i}", "passed", 1, 1, 1,

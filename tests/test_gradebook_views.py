@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from d2lgrade.gradebook import imports, lms, views
-from d2lgrade.gradebook.db import (ChapterScore, Gradebook, GradedSubmission, StudentInfo,
-                                   TestRow)
+from d2lgrade.gradebook import lms, views
+from d2lgrade.results import imports
+from d2lgrade.gradebook.rows import ChapterScore, GradedSubmission, StudentInfo, TestRow
+from d2lgrade.gradebook.db import Gradebook
 
 UTC = timezone.utc
 DUE = datetime(2026, 3, 1, 23, 59, tzinfo=UTC)
@@ -208,8 +209,8 @@ def test_the_gradebook_wing_does_not_import_torch():
     import subprocess
     import sys
     code = ("import sys, d2lgrade.gradebook.db, d2lgrade.gradebook.views, d2lgrade.gradebook.lms, "
-            "d2lgrade.gradebook.deadlines, d2lgrade.gradebook.roster, d2lgrade.gradebook.imports, "
-            "d2lgrade.similarity; assert 'torch' not in sys.modules, 'torch imported'")
+            "d2lgrade.gradebook.deadlines, d2lgrade.gradebook.roster, d2lgrade.results.imports, "
+            "d2lgrade.course_tools.similarity; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

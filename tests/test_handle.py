@@ -6,7 +6,7 @@ import torch
 
 from d2lgrade.errors import (StaleHandle, StudentCrash, StudentException, StudentExit,
                              StudentTimeout)
-from d2lgrade.handle import Submission
+from d2lgrade.isolation.handle import Submission
 
 CODE = '''
 import os, sys, time, torch
@@ -179,7 +179,7 @@ def test_objects_passed_together_keep_their_links(sub):
 def test_child_import_path_ignores_rays_vendored_packages():
     """After a Ray batch in the grader's process, ray/thirdparty_files (a vendored psutil) is
     first on sys.path; the child must not import from it (nltk broke on it in CI)."""
-    from d2lgrade.handle import _added_by_ray
+    from d2lgrade.isolation.transport import _added_by_ray
     assert _added_by_ray("/venv/lib/python3.11/site-packages/ray/thirdparty_files")
     assert not _added_by_ray("/venv/lib/python3.11/site-packages")
     assert not _added_by_ray("/course/thirdparty_files")

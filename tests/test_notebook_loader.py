@@ -7,8 +7,10 @@ import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from d2lgrade.errors import StudentException
-from d2lgrade.handle import Submission
-from d2lgrade.notebook import clean_cell, closure, extract, materialize
+from d2lgrade.isolation.handle import Submission
+from d2lgrade.intake.cells import clean_cell
+from d2lgrade.intake.notebook import closure, materialize
+from d2lgrade.intake.cells import extract
 
 
 def test_percent_inside_brackets_is_python_not_a_magic():
@@ -106,7 +108,7 @@ def test_a_notebook_definition_replaces_the_stubs_instead_of_standing_beside_it(
 
 
 def test_without_redefined_drops_decorated_definitions_too():
-    from d2lgrade.notebook import without_redefined
+    from d2lgrade.intake.notebook import without_redefined
     base = "import torch\n\n@torch.no_grad()\ndef f(x):\n    raise NotImplementedError\n\n\nclass C:\n    pass\n\ndef g():\n    return 1\n"
     out = without_redefined(base, {"f", "C"})
     assert "def f" not in out and "no_grad" not in out and "class C" not in out

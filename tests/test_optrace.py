@@ -1,4 +1,4 @@
-"""What the from-scratch trace sees (``d2lgrade.optrace``), one child per group of cases.
+"""What the from-scratch trace sees (``d2lgrade.scratch.trace``), one child per group of cases.
 
 Each case is a function in a throw-away submission module with a policy; a shortcut must
 be reported with the op, name or route it used, and honest variants (the many ways students
@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from d2lgrade import ops
-from d2lgrade.handle import Submission
-from d2lgrade.policies import Policy, ScratchViolation
+from d2lgrade.isolation.handle import Submission
+from d2lgrade.scratch.policies import Policy
+from d2lgrade.scratch.record import ScratchViolation
 
 MODULE = "ch99_trace.cases"
 
@@ -202,7 +203,7 @@ def test_install_changes_no_flag_of_torch():
             return {(n, k): v for n, m in list(sys.modules.items()) if n.startswith("torch") and m
                     for k, v in list(getattr(m, "__dict__", {}).items()) if isinstance(v, (bool, int, str))}
         before = flags()
-        from d2lgrade import optrace
+        from d2lgrade.scratch import trace as optrace
         optrace.install("/nonexistent", [])
         after = flags()
         changed = [k for k in before if k in after and after[k] is not before[k] and after[k] != before[k]]

@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
-from d2lgrade.course import Course
-from d2lgrade.grading import grade, run_graders
+from d2lgrade.course.layout import Course
+from d2lgrade.grading.api import grade, run_graders
 
 GRADER = '''
 import os

@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 
-from d2lgrade.handle import Submission
+from d2lgrade.isolation.handle import Submission
 
 CODE = '''
 import random, torch

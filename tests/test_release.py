@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from d2lgrade.release import strip_grader, write_release
-from d2lgrade.stubs import BEGIN, END, expected_stubs
+from d2lgrade.course_tools.strip import strip_grader
+
+from d2lgrade.course_tools.release import write_release
+from d2lgrade.course.stubs import BEGIN, END, expected_stubs
 
 FAST = ["ch02_preliminaries", "ch03_basics"]
 
@@ -210,7 +212,7 @@ def test_release_pytest_fails_on_stubs_and_passes_with_reference(tmp_path, cours
 
 
 def test_given_code_that_calls_solutions_counts_as_solution(course):
-    from d2lgrade.release import solution_names
+    from d2lgrade.course_tools.strip import solution_names
     path = course.solutions / "ch05_cnn" / "vgg.py"
     names = solution_names(path.read_text(), path)
     assert {"vgg_block", "vgg", "small_vgg"} <= names

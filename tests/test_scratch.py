@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from d2lgrade.course import Course
-from d2lgrade.grading import run_graders
-from d2lgrade.validate import Mutant, splice
+from d2lgrade.course.layout import Course
+from d2lgrade.grading.api import run_graders
+from d2lgrade.course_tools.validate import Mutant, splice
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = Course(ROOT)
@@ -428,7 +428,7 @@ def test_compiled_helper_is_reported_statically():
     """A from-scratch function that calls a module-level TorchScript function (whose ops run
     without Python, so the trace sees only their decomposition) is found from the source;
     an argument of the same name is not the module's function."""
-    from d2lgrade.policies import loaded_source_compiled
+    from d2lgrade.scratch.source import loaded_source_compiled
     source = (
         "import torch\n"
         "@torch.jit.script\n"

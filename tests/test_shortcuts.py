@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from d2lgrade.course import Course
-from d2lgrade.grading import run_graders
+from d2lgrade.course.layout import Course
+from d2lgrade.grading.api import run_graders
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORTCUTS = ROOT / "fixtures" / "attacks" / "shortcuts"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from d2lgrade import similarity
-from d2lgrade.course import Course
+from d2lgrade.course_tools import similarity
+from d2lgrade.course.layout import Course
 
 STUB = '''"""A small chapter for the similarity tests."""
 import torch
@@ -202,7 +202,7 @@ def test_scores_do_not_depend_on_the_hash_seed(setting, tmp_path, root):
     import subprocess
     import sys
     course, cls, _ = setting
-    code = ("import sys, json; from d2lgrade import similarity; from d2lgrade.course import Course; from pathlib import Path;"
+    code = ("import sys, json; from d2lgrade.course_tools import similarity; from d2lgrade.course.layout import Course; from pathlib import Path;"
             "r = similarity.run_similarity(sys.argv[1], course=Course(Path(sys.argv[2])));"
             "print(json.dumps([(p.a, p.b, round(p.score, 6)) for p in r.pairs]))")
     outs = [subprocess.run([sys.executable, "-c", code, str(cls), str(course.root)],

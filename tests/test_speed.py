@@ -1,10 +1,10 @@
-"""d2lgrade.speed: the calibrated timing rounds of chapter 8's speed-up tests, on the CPU."""
+"""d2lgrade.grading.speed: the calibrated timing rounds of chapter 8's speed-up tests, on the CPU."""
 import itertools
 import time
 
 import pytest
 
-from d2lgrade.speed import measure, plan_rounds
+from d2lgrade.grading.speed import measure, plan_rounds
 
 
 @pytest.mark.parametrize("first, rounds", [

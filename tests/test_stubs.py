@@ -1,7 +1,7 @@
 """Single source: stubs are generated from solutions, and drift is detected."""
 import pytest
 
-from d2lgrade.stubs import StubError, check_stubs, make_stub
+from d2lgrade.course.stubs import StubError, check_stubs, make_stub
 
 SOLUTION = '''"""doc"""
 import torch

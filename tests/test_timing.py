@@ -1,12 +1,12 @@
-"""d2lgrade.timing: the split of grading time into student, reference, start-up and harness."""
+"""d2lgrade.results.timing: the split of grading time into student, reference, start-up and harness."""
 import textwrap
 import time
 import types
 
 import pytest
 
-from d2lgrade import timing
-from d2lgrade.handle import Submission
+from d2lgrade.results import timing
+from d2lgrade.isolation.handle import Submission
 
 CODE = '''
 import time
@@ -83,7 +83,7 @@ def test_chapter_parts_add_up_and_the_harness_is_the_rest():
 
 
 def test_a_graded_run_reports_its_split(root, tmp_path):
-    from d2lgrade.grading import grade
+    from d2lgrade.grading.api import grade
     run = grade(root / "solutions", chapters=["ch02_preliminaries"], seed=5)
     t = run.timing
     assert run.score == run.max_score > 0

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from d2lgrade.errors import GradeFailure
-from d2lgrade.tolerance import assert_close, tolerances
+from d2lgrade.grading.tolerance import assert_close, tolerances
 
 
 def test_policy_table():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from d2lgrade.validate import grade_mutant, load_mutant
+from d2lgrade.course_tools.validate import grade_mutant, load_mutant
 
 BUGS = sorted((Path(__file__).parent / "unlisted_bugs").glob("*/*.py"))
 

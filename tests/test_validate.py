@@ -1,5 +1,5 @@
 """`d2lgrade validate` is part of the test suite: the graders prove themselves."""
-from d2lgrade.validate import validate
+from d2lgrade.course_tools.validate import validate
 
 
 def test_validate_whole_course(course):
@@ -14,8 +14,8 @@ def test_validate_reports_survivors_in_parallel(tmp_path):
     a caught mutant is not (graded by two pool workers)."""
     from pathlib import Path
 
-    from d2lgrade.course import Course
-    from d2lgrade.stubs import write_stubs
+    from d2lgrade.course.layout import Course
+    from d2lgrade.course.stubs import write_stubs
     (tmp_path / "solutions/ch99_toy").mkdir(parents=True)
     (tmp_path / "solutions/ch99_toy/__init__.py").write_text("")
     (tmp_path / "solutions/ch99_toy/m.py").write_text(

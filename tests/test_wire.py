@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from d2lgrade import wire
+from d2lgrade.isolation import wire
 
 
 def roundtrip(value, **enc_kwargs):

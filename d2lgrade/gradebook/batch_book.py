@@ -1,6 +1,6 @@
 """The gradebook of one ``grade-batch`` run: the bridge between the batch and the database.
 
-The batch (``d2lgrade.batch``) calls three things, all in the grading parent (the Ray driver
+The batch (``d2lgrade.batch.scheduler``) calls three things, all in the grading parent (the Ray driver
 or the local scheduler), never in a worker:
 
 * ``BatchBook.open(...)`` before grading: the database (SQLite ``DIR/gradebook.sqlite`` unless a
@@ -22,11 +22,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from .db import Gradebook, GradedSubmission, StudentInfo
-from .deadlines import Deadlines, Lateness, parse_time, read_times_csv, submission_time
-from .record import Outcome, build
-from .roster import Roster, RosterMatch
-from . import views
+from d2lgrade.gradebook import views
+from d2lgrade.gradebook.db import Gradebook
+from d2lgrade.gradebook.deadlines import (
+    Deadlines,
+    Lateness,
+    parse_time,
+    read_times_csv,
+    submission_time,
+)
+from d2lgrade.gradebook.record import Outcome, build
+from d2lgrade.gradebook.roster import Roster, RosterMatch
+from d2lgrade.gradebook.rows import GradedSubmission, StudentInfo
 
 DEFAULT_DB = "gradebook.sqlite"
 

@@ -18,241 +18,45 @@ Rules:
 
 Times are stored as ISO 8601 text in UTC (``2026-03-01T22:59:00+00:00``): the same on every
 database, and they sort.
+
+The tables are in ``schema``, the records in ``rows``; this module is the ``Gradebook``.
 """
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable
 
 import sqlalchemy as sa
 
-#: The database file a batch writes beside its other class files.
-DEFAULT_FILE = "gradebook.sqlite"
-#: Bumped when the schema changes incompatibly (checked when a database is opened).
-SCHEMA_VERSION = 1
-#: Longest test message kept in the database (the full text stays in results.json).
-MESSAGE_CHARS = 2000
-
-metadata = sa.MetaData()
-
-meta_table = sa.Table(
-    "gradebook_meta", metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
+from d2lgrade.gradebook.rows import (
+    ChapterScore,
+    GradebookError,
+    GradedSubmission,
+    StudentInfo,
+    TestRow,
+    database_url,
+    now_utc,
+    parse_utc,
+    utc_text,
 )
-
-batches = sa.Table(
-    "batches", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("created_at", sa.String(40), nullable=False),
-    sa.Column("assignment", sa.String(200), nullable=False),
-    sa.Column("chapters", sa.Text, nullable=False, default="[]"),       # JSON list
-    sa.Column("batch_seed", sa.BigInteger),
-    sa.Column("submissions_dir", sa.Text, nullable=False, default=""),
-    sa.Column("out_dir", sa.Text, nullable=False, default=""),
-    sa.Column("options", sa.Text, nullable=False, default="{}"),        # JSON: policy, roster...
+from d2lgrade.gradebook.schema import (
+    MESSAGE_CHARS,
+    SCHEMA_VERSION,
+    batches,
+    chapter_scores,
+    chunks,
+    meta_table,
+    metadata,
+    safe_url,
+    skipped_entries,
+    sqlite_pragmas,
+    students,
+    submissions,
+    test_results,
 )
-
-students = sa.Table(
-    "students", metadata,
-    sa.Column("student", sa.String(200), primary_key=True),   # the submission's folder name
-    sa.Column("student_id", sa.String(200), nullable=False, default=""),
-    sa.Column("name", sa.String(400), nullable=False, default=""),
-    sa.Column("email", sa.String(400), nullable=False, default=""),
-    sa.Column("section", sa.String(200), nullable=False, default=""),
-    sa.Column("lms_id", sa.String(200), nullable=False, default=""),
-    sa.Column("in_roster", sa.Boolean, nullable=False, default=False),
-    sa.Column("updated_at", sa.String(40), nullable=False),
-)
-
-submissions = sa.Table(
-    "submissions", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("record_key", sa.String(400), nullable=False, unique=True),
-    sa.Column("batch_id", sa.Integer, sa.ForeignKey("batches.id"), nullable=True),
-    sa.Column("student", sa.String(200), nullable=False),
-    sa.Column("assignment", sa.String(200), nullable=False),
-    sa.Column("attempt", sa.Integer, nullable=False),
-    sa.Column("chapters", sa.Text, nullable=False, default="[]"),       # JSON list
-    sa.Column("source", sa.Text, nullable=False, default=""),           # the folder/zip graded
-    sa.Column("fingerprint", sa.String(64), nullable=False, default=""),
-    sa.Column("submitted_at", sa.String(40)),                          # None: unknown
-    sa.Column("submitted_source", sa.String(40), nullable=False, default=""),  # cli/zip/file...
-    sa.Column("graded_at", sa.String(40), nullable=False),
-    sa.Column("seed", sa.BigInteger),
-    sa.Column("status", sa.String(40), nullable=False),
-    sa.Column("problem", sa.Text, nullable=False, default=""),          # why not (fully) graded
-    sa.Column("notes", sa.Text, nullable=False, default="[]"),          # JSON: harmless notes
-    sa.Column("import_errors", sa.Text, nullable=False, default="[]"),  # JSON: did-not-import list
-    sa.Column("raw_score", sa.Float, nullable=False, default=0.0),
-    sa.Column("max_score", sa.Float, nullable=False, default=0.0),
-    sa.Column("due_at", sa.String(40)),
-    sa.Column("extension", sa.String(200), nullable=False, default=""),
-    sa.Column("late_seconds", sa.Float, nullable=False, default=0.0),
-    sa.Column("late_days", sa.Integer, nullable=False, default=0),
-    sa.Column("penalty_pct", sa.Float, nullable=False, default=0.0),
-    sa.Column("policy", sa.String(200), nullable=False, default=""),
-    sa.Column("score", sa.Float, nullable=False, default=0.0),          # after the penalty
-    sa.Column("elapsed_s", sa.Float, nullable=False, default=0.0),
-    sa.Column("output_dir", sa.Text, nullable=False, default=""),
-    sa.UniqueConstraint("student", "assignment", "attempt", name="uq_attempt"),
-)
-
-chapter_scores = sa.Table(
-    "chapter_scores", metadata,
-    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id"), primary_key=True),
-    sa.Column("chapter", sa.String(100), primary_key=True),
-    sa.Column("raw_score", sa.Float, nullable=False),
-    sa.Column("max_score", sa.Float, nullable=False),
-    sa.Column("score", sa.Float, nullable=False),                       # after the penalty
-)
-
-test_results = sa.Table(
-    "test_results", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id"), nullable=False,
-              index=True),
-    sa.Column("chapter", sa.String(100), nullable=False),
-    sa.Column("test", sa.String(400), nullable=False),                  # display name
-    sa.Column("nodeid", sa.Text, nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("points", sa.Float, nullable=False),
-    sa.Column("score", sa.Float, nullable=False),
-    sa.Column("max_score", sa.Float, nullable=False),
-    sa.Column("visibility", sa.String(20), nullable=False),
-    sa.Column("tier", sa.String(20), nullable=False),
-    sa.Column("duration", sa.Float, nullable=False, default=0.0),
-    sa.Column("message", sa.Text, nullable=False, default=""),
-)
-
-skipped_entries = sa.Table(
-    "skipped_entries", metadata,
-    sa.Column("batch_id", sa.Integer, sa.ForeignKey("batches.id"), primary_key=True),
-    sa.Column("name", sa.String(400), primary_key=True),
-    sa.Column("reason", sa.Text, nullable=False),
-)
-
-
-def utc_text(when: datetime | None) -> str | None:
-    """A timezone-aware time as stored (UTC, seconds); naive times are refused."""
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        raise ValueError(f"{when!r} has no timezone")
-    return when.astimezone(timezone.utc).replace(microsecond=0).isoformat()
-
-
-def parse_utc(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-@dataclass
-class TestRow:
-    """One test of a graded submission."""
-    __test__ = False  # not a pytest test class
-
-    chapter: str
-    test: str
-    nodeid: str
-    status: str
-    points: float
-    score: float
-    max_score: float
-    visibility: str = "public"
-    tier: str = "fast"
-    duration: float = 0.0
-    message: str = ""
-
-    @classmethod
-    def from_result(cls, r) -> "TestRow":
-        """From a ``TestResult`` (or its ``to_dict()``)."""
-        d = r if isinstance(r, dict) else asdict(r)
-        path, _, name = d["nodeid"].partition("::")
-        display = f"{d['chapter']}/{path.rsplit('/', 1)[-1].removesuffix('.py')}::{name}"
-        score = d["points"] if d["status"] == "passed" else 0.0
-        max_score = 0.0 if d["status"] == "not_run" else d["points"]
-        return cls(chapter=d["chapter"], test=display, nodeid=d["nodeid"], status=d["status"],
-                   points=d["points"], score=score, max_score=max_score,
-                   visibility=d.get("visibility", "public"), tier=d.get("tier", "fast"),
-                   duration=d.get("duration", 0.0), message=d.get("message", ""))
-
-
-@dataclass
-class ChapterScore:
-    raw_score: float
-    max_score: float
-    score: float  # after the late penalty
-
-
-@dataclass
-class GradedSubmission:
-    """One recorded grading of one student's submission (a row and its children)."""
-    student: str
-    assignment: str
-    status: str
-    record_key: str
-    chapters: list[str] = field(default_factory=list)
-    source: str = ""
-    fingerprint: str = ""
-    submitted_at: datetime | None = None
-    submitted_source: str = ""
-    graded_at: datetime | None = None
-    seed: int | None = None
-    problem: str = ""
-    notes: list[str] = field(default_factory=list)
-    import_errors: list[dict] = field(default_factory=list)
-    raw_score: float = 0.0
-    max_score: float = 0.0
-    due_at: datetime | None = None
-    extension: str = ""
-    late_seconds: float = 0.0
-    late_days: int = 0
-    penalty_pct: float = 0.0
-    policy: str = ""
-    score: float = 0.0
-    elapsed_s: float = 0.0
-    output_dir: str = ""
-    batch_id: int | None = None
-    chapter_scores: dict[str, ChapterScore] = field(default_factory=dict)
-    tests: list[TestRow] = field(default_factory=list)
-    #: Filled in by the database.
-    id: int | None = None
-    attempt: int | None = None
-
-    @property
-    def late(self) -> bool:
-        return self.late_seconds > 0
-
-
-@dataclass
-class StudentInfo:
-    student: str
-    student_id: str = ""
-    name: str = ""
-    email: str = ""
-    section: str = ""
-    lms_id: str = ""
-    in_roster: bool = False
-
-
-class GradebookError(Exception):
-    """The database cannot be opened or used (bad URL, wrong schema version...)."""
-
-
-def database_url(target: str | os.PathLike) -> str:
-    """A SQLAlchemy URL for ``target``: a URL is kept, anything else is an SQLite file path."""
-    text = os.fspath(target)
-    if "://" in text:
-        return text
-    return f"sqlite:///{Path(text).resolve()}"
 
 
 class Gradebook:
@@ -266,18 +70,18 @@ class Gradebook:
                 if path:
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                 self.engine = sa.create_engine(self.url, connect_args={"timeout": 30})
-                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+                sa.event.listen(self.engine, "connect", sqlite_pragmas)
             else:
                 self.engine = sa.create_engine(self.url, pool_pre_ping=True)
             metadata.create_all(self.engine)
             self._check_version()
         except sa.exc.ArgumentError as exc:
-            raise GradebookError(f"{_safe_url(self.url)}: not a database URL ({exc})") from None
+            raise GradebookError(f"{safe_url(self.url)}: not a database URL ({exc})") from None
         except ModuleNotFoundError as exc:
-            raise GradebookError(f"{_safe_url(self.url)}: the database driver {exc.name!r} is not "
+            raise GradebookError(f"{safe_url(self.url)}: the database driver {exc.name!r} is not "
                                  "installed (PostgreSQL: pip install 'psycopg[binary]')") from None
         except sa.exc.SQLAlchemyError as exc:
-            raise GradebookError(f"{_safe_url(self.url)}: cannot open the gradebook "
+            raise GradebookError(f"{safe_url(self.url)}: cannot open the gradebook "
                                  f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
 
     def __enter__(self) -> "Gradebook":
@@ -297,7 +101,7 @@ class Gradebook:
                 conn.execute(meta_table.insert().values(key="schema_version",
                                                         value=str(SCHEMA_VERSION)))
             elif int(row.value) != SCHEMA_VERSION:
-                raise GradebookError(f"{_safe_url(self.url)} has gradebook schema version "
+                raise GradebookError(f"{safe_url(self.url)} has gradebook schema version "
                                      f"{row.value}; this d2lgrade reads version {SCHEMA_VERSION}")
 
     # -- writing ------------------------------------------------------------------------
@@ -390,7 +194,7 @@ class Gradebook:
         ids = [r.id for r in rows]
         chapters: dict[int, dict[str, ChapterScore]] = {i: {} for i in ids}
         tests: dict[int, list[TestRow]] = {i: [] for i in ids}
-        for chunk in _chunks(ids, 500):
+        for chunk in chunks(ids, 500):
             for c in conn.execute(sa.select(chapter_scores).where(
                     chapter_scores.c.submission_id.in_(chunk)).order_by(chapter_scores.c.chapter)):
                 chapters[c.submission_id][c.chapter] = ChapterScore(c.raw_score, c.max_score,
@@ -480,24 +284,3 @@ class Gradebook:
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(submissions)).scalar())
-
-
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA journal_mode=DELETE")  # every commit lands in the one file
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.close()
-
-
-def _chunks(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password (for messages)."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return url

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 
-from .views import ClassView, fmt
+from d2lgrade.gradebook.views import ClassView, fmt
 
 FORMATS = ("canvas", "moodle")
 CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]

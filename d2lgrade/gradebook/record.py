@@ -14,9 +14,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .db import ChapterScore, GradedSubmission, TestRow
-from .deadlines import Lateness
-from .imports import ImportProblem, import_problems, merge, summary_line
+from d2lgrade.gradebook.deadlines import Lateness
+from d2lgrade.gradebook.rows import ChapterScore, GradedSubmission, TestRow
+from d2lgrade.results.imports import ImportProblem, import_problems, merge, summary_line
 
 
 @dataclass

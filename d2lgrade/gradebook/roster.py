@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .db import StudentInfo
+from d2lgrade.gradebook.rows import StudentInfo
 
 _SPELLINGS = {
     "submission": ("submission", "folder", "file", "filename", "username", "login", "user"),

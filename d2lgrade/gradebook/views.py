@@ -14,8 +14,9 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from . import IMPORTED, STATUS_TEXT
-from .db import Gradebook, GradedSubmission, StudentInfo
+from d2lgrade.gradebook import IMPORTED, STATUS_TEXT
+from d2lgrade.gradebook.db import Gradebook
+from d2lgrade.gradebook.rows import GradedSubmission, StudentInfo
 
 #: Statuses whose tests ran (so their chapter maxima are the class's).
 TESTS_RAN = frozenset({"graded", "did_not_import"})

@@ -7,12 +7,12 @@
 * ``median_seconds(fn, sync)``: seconds of a piece of work in the student's process, measured by the
   grader with ``torch.cuda.synchronize()`` before and after (the median of several runs after
   a warm-up; the number of runs calibrated from the warm-up unless a test fixes it:
-  ``d2lgrade.speed``), for the gpu tier.
+  ``d2lgrade.grading.speed``), for the gpu tier.
 """
 import pytest
 
-from d2lgrade.handle import Submission
-from d2lgrade.speed import measure
+from d2lgrade.isolation.handle import Submission
+from d2lgrade.grading.speed import measure
 
 
 @pytest.fixture(scope="module")
@@ -36,5 +36,5 @@ def median_seconds():
 
 def _median_seconds(fn, sync, *, warmup=1, repeats=None):
     """Median wall time of ``fn()`` with ``sync()`` before and after each run, after warm-up;
-    ``repeats=None``: rounds calibrated from the warm-up (``d2lgrade.speed``)."""
+    ``repeats=None``: rounds calibrated from the warm-up (``d2lgrade.grading.speed``)."""
     return measure(fn, sync, warmup=warmup, rounds=repeats).median
