@@ -238,7 +238,7 @@ class Server:
             watch = _ArgWatch(args, kwargs, names)   # before the shared ones join: watched as arguments
             if names is not None:
                 for name, path in (header.get("globals_same") or {}).items():
-                    names[str(name)] = _argument_at({"args": args, "kwargs": kwargs}, path)
+                    names[str(name)] = wire.follow_path({"args": args, "kwargs": kwargs}, path)
             tracer = _Tracer() if header.get("trace") else None
             start = time.perf_counter()
             try:
@@ -263,18 +263,6 @@ class Server:
                 reply["trace"] = tracer.as_dict()
             return reply, enc.blobs
         raise wire.WireError(f"unknown op {op!r}")
-
-
-def _argument_at(roots: dict, path: Any) -> Any:
-    node: Any = roots
-    if not isinstance(path, list) or not path:
-        raise wire.WireError("bad argument path for a module-level name")
-    for key in path:
-        try:
-            node = node[key]
-        except (KeyError, IndexError, TypeError):
-            raise wire.WireError(f"bad argument path {path!r:.100}") from None
-    return node
 
 
 def _namespaces(fn: Any, target: dict, also_in: list) -> list[dict]:

@@ -325,15 +325,9 @@ def _path_of(t: torch.Tensor, roots: dict) -> list | None:
 
 
 def _follow(roots: dict | None, path: list) -> Any:
-    if roots is None or not isinstance(path, list) or not path:
+    if roots is None:
         raise wire.WireError("reference to an argument of a call that has none")
-    node: Any = roots
-    for key in path:
-        try:
-            node = node[key]
-        except (KeyError, IndexError, TypeError):
-            raise wire.WireError(f"bad argument path {path!r:.100}") from None
-    return node
+    return wire.follow_path(roots, path)
 
 
 def _write_back(orig: Any, new: torch.Tensor) -> None:

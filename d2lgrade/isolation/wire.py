@@ -38,6 +38,20 @@ class WireError(Exception):
     """A message that does not follow the format (from a broken or hostile child)."""
 
 
+def follow_path(roots: dict, path: Any) -> Any:
+    """The value at ``path`` (a list of keys and indexes) inside a call's arguments ``roots``
+    (``{"args": [...], "kwargs": {...}}``); both sides use it for references to arguments."""
+    if not isinstance(path, list) or not path:
+        raise WireError(f"bad argument path {path!r:.100}")
+    node: Any = roots
+    for key in path:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            raise WireError(f"bad argument path {path!r:.100}") from None
+    return node
+
+
 class Encoder:
     """Turns a value into (JSON-able tree, blobs).
 
