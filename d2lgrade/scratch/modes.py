@@ -179,7 +179,7 @@ def _storage(t: torch.Tensor) -> int | None:
 PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
 
 
-# -- process-wide installation ------------------------------------------------------------
+# -- originals of what trace.py patches (kept here: the tracer and the installer both read them)
 #: Originals of the patched functions (the tracer itself uses these).
 _ORIG: dict[str, Any] = {"_pop_torch_dispatch_stack": torch._C._pop_torch_dispatch_stack,
                          "_pop_torch_function_stack": torch._C._pop_torch_function_stack,
