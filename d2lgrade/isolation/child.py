@@ -295,20 +295,8 @@ def _module_names(fn: Any, target: dict, names: Any, also_in: list):
     s2)`` reads a global ``eta``, its ``get_params()`` reads ``num_inputs``."""
     if not isinstance(names, dict) or not all(isinstance(k, str) and k.isidentifier() for k in names):
         raise wire.WireError("globals must map identifiers to values")
-    missing = object()
-    spaces = _namespaces(fn, target, list(also_in))
-    saved = [(ns, {k: ns.get(k, missing) for k in names}) for ns in spaces]
-    for ns in spaces:
-        ns.update(names)
-    try:
+    with probes.names_set(_namespaces(fn, target, list(also_in)), names):
         yield
-    finally:
-        for ns, before in saved:
-            for k, v in before.items():
-                if v is missing:
-                    ns.pop(k, None)
-                else:
-                    ns[k] = v
 
 
 def _describe(exc: BaseException, submission_dir: str) -> dict:

@@ -6,6 +6,7 @@ generator, a module's parameters). They return data; the assertions stay in the 
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 from typing import Any
 
@@ -86,6 +87,25 @@ def load_tensors(path: str) -> Any:
     return torch.load(path, weights_only=True)
 
 
+@contextlib.contextmanager
+def names_set(spaces: list[dict], names: dict):
+    """``names`` set in every namespace of ``spaces`` for the block, then each put back as it
+    was (or removed where it was not there before)."""
+    missing = object()
+    saved = [(ns, {k: ns.get(k, missing) for k in names}) for ns in spaces]
+    for ns in spaces:
+        ns.update(names)
+    try:
+        yield
+    finally:
+        for ns, before in saved:
+            for k, v in before.items():
+                if v is missing:
+                    ns.pop(k, None)
+                else:
+                    ns[k] = v
+
+
 def forward_no_grad(module: Any, *args: Any) -> Any:
     with torch.no_grad():
         return module(*args)
@@ -101,18 +121,8 @@ def repeat(fn: Any, n: int, args: list | None = None, kwargs: dict | None = None
     space = getattr(inspect.unwrap(fn), "__globals__", None) if module_names else None
     if module_names and space is None:
         raise TypeError("module_names needs a plain function")
-    missing = object()
-    saved = {k: space.get(k, missing) for k in (module_names or {})}
-    if space is not None:
-        space.update(module_names)
-    try:
+    with names_set([space] if space is not None else [], module_names or {}):
         return [fn(*(args or []), **(kwargs or {})) for _ in range(int(n))]
-    finally:
-        for k, v in saved.items():
-            if v is missing:
-                space.pop(k, None)
-            else:
-                space[k] = v
 
 
 def linear_trainer_2d(a1: float, a2: float) -> Any:
@@ -226,5 +236,8 @@ def signature_of(fn: Any) -> list[dict]:
             for p in params]
 
 
+#: Helpers of this module that the child uses itself and a grader may not call as probes.
+NOT_PROBES = {"names_set"}
 PROBES = {name: obj for name, obj in dict(globals()).items()
-          if callable(obj) and not name.startswith("_") and getattr(obj, "__module__", "") == __name__}
+          if callable(obj) and not name.startswith("_") and name not in NOT_PROBES
+          and getattr(obj, "__module__", "") == __name__}
