@@ -81,3 +81,58 @@ def test_oversized_frames_are_refused():
     import struct
     with pytest.raises(wire.WireError, match="limit"):
         wire.unpack_lengths(struct.pack(">QQ", 10, wire.MAX_FRAME_BYTES))
+
+
+def test_plain_lists_take_the_fast_path_and_others_do_not():
+    sentences = [[1, 2, 3], [4, 5]] * 50
+    assert roundtrip(sentences) == sentences
+    assert roundtrip(["a", 1, 2.5, None, True]) == ["a", 1, 2.5, None, True]
+    # a non-finite float or a tensor inside a list still gets its tagged form
+    out = roundtrip([[1.0, float("nan")], [torch.ones(2)]])
+    assert math.isnan(out[0][1]) and torch.equal(out[1][0], torch.ones(2))
+    assert roundtrip([(1, 2), [3]]) == [(1, 2), [3]]
+
+
+def test_decoder_fast_path_still_sees_tags_in_lists():
+    frame = wire.pack({"ok": [[1, 2], [{"$float": "inf"}]]}, [])
+    header, blobs = wire.unpack(frame)
+    assert wire.Decoder(blobs).decode(header["ok"]) == [[1, 2], [math.inf]]
+    with pytest.raises(wire.WireError):
+        wire.Decoder(blobs).decode([[1], [{"$nope": 1}]])
+
+
+def test_blobs_are_aligned_and_large_tensors_decode_in_place():
+    big = torch.randn(300, 300, dtype=torch.float64)         # over COPY_BELOW
+    enc = wire.Encoder()
+    tree = enc.encode([torch.ones(3, dtype=torch.uint8), big, torch.arange(5)])
+    head, body = wire.split(wire.pack({"ok": tree}, enc.blobs))
+    header, blobs = wire.unpack_body(head, body)
+    out = wire.Decoder(blobs).decode(header["ok"])
+    assert torch.equal(out[1], big) and torch.equal(out[2], torch.arange(5))
+    start = np.frombuffer(body, dtype=np.uint8).ctypes.data
+    ptr = out[1].data_ptr()
+    assert start <= ptr < start + len(body), "a large tensor is a view of the frame's body"
+    assert ptr % 16 == 0 and (ptr - start) % wire.ALIGN == 0
+    small = out[2].data_ptr()
+    assert not start <= small < start + len(body), "a small tensor owns its memory"
+    out[1].add_(1)  # writable, and the sender's tensor is not touched
+    assert torch.equal(out[1], big + 1)
+
+
+def test_write_frame_writes_every_part_through_a_pipe():
+    import os
+    import threading
+    enc = wire.Encoder()
+    value = [torch.randn(500, 500), list(range(1000)), torch.zeros(0)]
+    parts = wire.pack({"ok": enc.encode(value)}, enc.blobs)
+    r, w = os.pipe()
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: os.read(r, 1 << 16), b"")))
+    reader.start()
+    wire.write_frame(w, parts)
+    os.close(w)
+    reader.join()
+    os.close(r)
+    header, blobs = wire.unpack(b"".join(chunks))
+    out = wire.Decoder(blobs).decode(header["ok"])
+    assert torch.equal(out[0], value[0]) and out[1] == value[1] and out[2].shape == (0,)

@@ -66,13 +66,18 @@ def _tensors_in(value: Any, path: list) -> list[tuple[list, torch.Tensor]]:
         return [(path, value)]
     found = []
     if isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            found += _tensors_in(v, path + [i])
+        items = enumerate(value)
     elif isinstance(value, dict):
-        for k, v in value.items():
-            if isinstance(k, (str, int)):
-                found += _tensors_in(v, path + [k])
+        items = ((k, v) for k, v in value.items() if isinstance(k, (str, int)))
+    else:
+        return found
+    for k, v in items:
+        if isinstance(v, _HOLDERS):  # scalars (most of a long list) hold no tensor
+            found += _tensors_in(v, path + [k])
     return found
+
+
+_HOLDERS = (torch.Tensor, list, tuple, dict)
 
 
 def _same_bits(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
@@ -176,8 +181,9 @@ class Server:
         return getattr(module, attr) if attr else module
 
     # -- requests ---------------------------------------------------------------------
-    def handle(self, frame: bytes) -> bytes:
-        header, blobs = wire.unpack(frame)
+    def handle(self, head: bytes, body: bytearray) -> list:
+        """One request (JSON header and body) -> the reply frame's parts."""
+        header, blobs = wire.unpack_body(head, body)
         sandbox.before_call(header.get("limit_s"))
         self.student_s = 0.0
         try:
@@ -318,35 +324,28 @@ def _describe(exc: BaseException, submission_dir: str) -> dict:
 
 
 # -- the child process ------------------------------------------------------------------
-def _read_exact(fd: int, n: int) -> bytes:
-    chunks, remaining = [], n
-    while remaining:
-        chunk = os.read(fd, min(remaining, 1 << 20))
-        if not chunk:
+def _read_exact(fd: int, n: int) -> bytearray:
+    buf = bytearray(n)
+    view, pos = memoryview(buf), 0
+    while pos < n:
+        got = os.readv(fd, [view[pos:pos + (1 << 22)]])
+        if not got:
             raise EOFError
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+        pos += got
+    return buf
 
 
 def serve(submission_dir: str, fd_in: int, fd_out: int, info: dict | None = None) -> None:
     server = Server(submission_dir)
-    _write_all(fd_out, wire.pack({"ok": "ready", **(info or {})}, []))
+    wire.write_frame(fd_out, wire.pack({"ok": "ready", **(info or {})}, []))
     while True:
         try:
-            prefix = _read_exact(fd_in, 16)
+            prefix = bytes(_read_exact(fd_in, 16))
         except EOFError:
             return
         head_len, body_len = wire.unpack_lengths(prefix)
-        frame = prefix + _read_exact(fd_in, head_len + body_len)
-        _write_all(fd_out, server.handle(frame))
+        head = bytes(_read_exact(fd_in, head_len))
+        wire.write_frame(fd_out, server.handle(head, _read_exact(fd_in, body_len)))
 
 
 def main() -> None:

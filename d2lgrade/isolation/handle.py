@@ -161,7 +161,7 @@ class Submission:
         finally:
             self.time_spent += time.monotonic() - start
         try:
-            head, rblobs = wire.unpack(reply)
+            head, rblobs = wire.unpack_body(*reply)
         except (wire.WireError, KeyError, TypeError, ValueError) as exc:
             raise BadReply(f"the submission's process sent an unusable reply: {exc}") from None
         spent = head.get("student_s")

@@ -35,8 +35,8 @@ class LoopbackTransport:
         self.server = Server(submission_dir, in_child=False)
         self.submission_dir = submission_dir
 
-    def exchange(self, frame: bytes, timeout: float) -> bytes:
-        return self.server.handle(frame)
+    def exchange(self, frame: list, timeout: float) -> tuple[bytes, bytearray]:
+        return wire.split(self.server.handle(*wire.split(frame)))
 
     def close(self) -> None:
         if self.server.tracer is not None:
@@ -152,7 +152,7 @@ class ProcessTransport:
         child_out.close()
         self.to_child = self._to_child.fileno()
         self.from_child = self._from_child.fileno()
-        header, _ = wire.unpack(self._read_frame(time.monotonic() + STARTUP_TIMEOUT, "start"))
+        header, _ = wire.unpack_body(*self._read_frame(time.monotonic() + STARTUP_TIMEOUT, "start"))
         if header.get("ok") != "ready":
             raise StudentCrash("the grading child did not start")
         self.protections = [str(p) for p in header.get("protections", [])][:50]
@@ -168,28 +168,29 @@ class ProcessTransport:
         text = clean_text(text).strip()
         return f"\nLast output of the submission:\n{text}" if text else ""
 
-    def _read_exact(self, n: int, deadline: float, what: str) -> bytes:
-        chunks = []
-        while n:
+    def _read_into(self, buf: bytearray, deadline: float, what: str) -> bytearray:
+        view, pos = memoryview(buf), 0
+        while pos < len(buf):
             remaining = deadline - time.monotonic()
             ready, _, _ = select.select([self.from_child], [], [], max(0.0, remaining))
             if not ready:
                 self.kill()
                 raise StudentTimeout(f"{what} did not finish within its time limit "
                                      f"and was stopped{self._log_tail()}")
-            chunk = os.read(self.from_child, min(n, 1 << 20))
-            if not chunk:
+            got = os.readv(self.from_child, [view[pos:pos + (1 << 22)]])
+            if not got:
                 self.proc.join(timeout=5)
                 code = self.proc.exitcode
                 self.kill()
                 raise StudentCrash(f"the submission's process ended during {what} "
                                    f"({describe_signal(code)}){self._log_tail()}")
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
+            pos += got
+        return buf
 
-    def _read_frame(self, deadline: float, what: str) -> bytes:
-        prefix = self._read_exact(16, deadline, what)
+    def _read_frame(self, deadline: float, what: str) -> tuple[bytes, bytearray]:
+        """(JSON header, body) of the child's next frame; the body is read straight into
+        the buffer that large decoded tensors then use."""
+        prefix = bytes(self._read_into(bytearray(16), deadline, what))
         try:
             head_len, body_len = wire.unpack_lengths(prefix)
         except wire.WireError as exc:
@@ -200,13 +201,12 @@ class ProcessTransport:
             self.kill()
             raise BadReply(f"the submission's reply ({(head_len + body_len) >> 20} MiB) is larger "
                            f"than the {cap >> 20} MiB limit")
-        return prefix + self._read_exact(head_len + body_len, deadline, what)
+        head = bytes(self._read_into(bytearray(head_len), deadline, what))
+        return head, self._read_into(bytearray(body_len), deadline, what)
 
-    def exchange(self, frame: bytes, timeout: float) -> bytes:
+    def exchange(self, frame: list, timeout: float) -> tuple[bytes, bytearray]:
         try:
-            view = memoryview(frame)
-            while view:
-                view = view[os.write(self.to_child, view):]
+            wire.write_frame(self.to_child, frame)
         except (BrokenPipeError, OSError):
             code = self.proc.exitcode
             self.kill()
@@ -214,7 +214,6 @@ class ProcessTransport:
                                f"{self._log_tail()}") from None
         return self._read_frame(time.monotonic() + timeout, "the call")
 
-    @property
     def alive(self) -> bool:
         return self.to_child != -1 and self.proc.is_alive()
 

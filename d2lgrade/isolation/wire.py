@@ -10,12 +10,16 @@ Direction matters:
   are not data stay in the child and travel as references (``$ref``) that the parent turns
   into remote handles.
 
-Frames on a pipe: 8-byte big-endian header length, 8-byte total blob length, header, blobs.
+Frames on a pipe: 8-byte big-endian header length, 8-byte body length, header, then the
+body: the blobs, each padded to ``ALIGN`` bytes. Tensors travel without copies where
+they can: a blob is a view of the tensor being sent, and a large tensor received is a view
+of the body it was read into.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 import pickle
 import struct
 from collections import OrderedDict
@@ -32,6 +36,28 @@ _DTYPES = {str(d).removeprefix("torch."): d for d in (
     torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.complex64,
     torch.complex128, torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8,
     torch.bool)}
+
+
+_JSON_SCALARS = {int, float, str, bool, type(None)}
+
+
+def _plain_list(value: list, nested: bool = True) -> bool:
+    """A list JSON can carry as it is: exact ints, strings, bools, None, finite floats, or
+    (``nested``) a list of such lists (sentences of token ids)."""
+    types = set(map(type, value))
+    if types == {list} and nested:
+        return all(_plain_list(v, False) for v in value)
+    if not types <= _JSON_SCALARS:
+        return False
+    return float not in types or all(map(math.isfinite, (v for v in value if type(v) is float)))
+
+
+def _json_plain(node: list) -> bool:
+    """``_plain_list`` for what json.loads made (it makes no nan or inf)."""
+    types = set(map(type, node))
+    if types == {list}:
+        return all(set(map(type, v)) <= _JSON_SCALARS for v in node)
+    return types <= _JSON_SCALARS
 
 
 class WireError(Exception):
@@ -81,7 +107,8 @@ class Encoder:
         if d.is_sparse or d.layout != torch.strided:
             d = d.to_dense()
         cpu = d.cpu().contiguous()
-        raw = cpu.reshape(-1).view(torch.uint8).numpy().tobytes() if cpu.numel() else b""
+        # a view of the tensor's bytes (no copy; pack writes it before anything can change it)
+        raw = memoryview(cpu.reshape(-1).view(torch.uint8).numpy()) if cpu.numel() else b""
         out = {"$tensor": self._blob(raw), "dtype": str(cpu.dtype).removeprefix("torch."),
                "shape": list(cpu.shape), "requires_grad": bool(t.requires_grad),
                "device": str(t.device)}
@@ -113,6 +140,8 @@ class Encoder:
         if isinstance(value, np.generic) and value.dtype.kind in "biufc":
             return self.encode(value.item())
         if isinstance(value, list):
+            if _plain_list(value):  # token ids, counts, words: no walk in Python
+                return value        # pack serialises it before anything can change it
             return [self.encode(v) for v in value]
         if isinstance(value, tuple) and not hasattr(value, "_fields"):
             return {"$tuple": [self.encode(v) for v in value]}
@@ -158,7 +187,9 @@ class Decoder:
         if len(raw) != numel * itemsize:
             raise WireError("tensor byte count does not match its shape")
         if numel:
-            t = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape)
+            writable = isinstance(raw, memoryview) and not raw.readonly and len(raw) >= COPY_BELOW
+            t = torch.frombuffer(raw if writable else bytearray(raw), dtype=torch.uint8)
+            t = t.view(dtype).reshape(shape)
         else:
             t = torch.empty(shape, dtype=dtype)
         device = node.get("device", "cpu")
@@ -176,6 +207,8 @@ class Decoder:
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
         if isinstance(node, list):
+            if _json_plain(node):  # json.loads made it: ours to return as it is
+                return node
             return [self.decode(v) for v in node]
         if not isinstance(node, dict) or len(node) == 0:
             raise WireError(f"unexpected node {node!r:.200}")
@@ -220,12 +253,38 @@ class Decoder:
         raise WireError(f"unknown tag in {list(node)[:3]}")
 
 
-def pack(header: dict, blobs: list[bytes]) -> bytes:
-    """One frame: header lengths, JSON header (with the blob sizes), blobs."""
-    header = dict(header, blob_sizes=[len(b) for b in blobs])
+#: Each blob starts at a multiple of this inside a frame's body, so a tensor decoded in place
+#: (a view of the body, no copy) is aligned for every dtype.
+ALIGN = 64
+#: Smaller tensors are copied out of the body, so that keeping one does not keep a whole
+#: frame alive.
+COPY_BELOW = 1 << 16
+
+
+def _nbytes(blob: Any) -> int:
+    return blob.nbytes if isinstance(blob, memoryview) else len(blob)
+
+
+def _padded(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def pack(header: dict, blobs: list) -> list:
+    """One frame as a list of buffers (write them in order, e.g. ``os.writev``): the header
+    lengths and JSON header (with the blob sizes), then the blobs, each padded to ``ALIGN``.
+    Blobs may be views of live tensors: nothing is copied here."""
+    sizes = [_nbytes(b) for b in blobs]
+    header = dict(header, blob_sizes=sizes)
     head = json.dumps(header, allow_nan=False).encode()
-    body = b"".join(blobs)
-    return struct.pack(">QQ", len(head), len(body)) + head + body
+    parts: list = [None]
+    for blob, size in zip(blobs, sizes):
+        if size:
+            parts.append(blob)
+        if _padded(size) > size:
+            parts.append(bytes(_padded(size) - size))
+    body_len = sum(_padded(s) for s in sizes)
+    parts[0] = struct.pack(">QQ", len(head), body_len) + head
+    return parts
 
 
 def unpack_lengths(prefix: bytes) -> tuple[int, int]:
@@ -236,22 +295,47 @@ def unpack_lengths(prefix: bytes) -> tuple[int, int]:
     return head_len, body_len
 
 
-def unpack_body(head: bytes, body: bytes) -> tuple[dict, list[bytes]]:
+def unpack_body(head: bytes, body: bytes | bytearray) -> tuple[dict, list]:
+    """The header and the blobs (views of ``body``: a writable body lets tensors be decoded
+    in place)."""
     try:
-        header = json.loads(head.decode())
+        header = json.loads(bytes(head).decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WireError(f"unreadable header: {exc}") from None
     sizes = header.get("blob_sizes") if isinstance(header, dict) else None
-    if not isinstance(sizes, list) or sum(sizes) != len(body) or any(
-            not isinstance(s, int) or s < 0 for s in sizes):
+    if not isinstance(sizes, list) or any(not isinstance(s, int) or s < 0 for s in sizes) \
+            or sum(_padded(s) for s in sizes) != len(body):
         raise WireError("blob sizes do not match the body")
-    blobs, pos = [], 0
+    view, blobs, pos = memoryview(body), [], 0
     for s in sizes:
-        blobs.append(body[pos:pos + s])
-        pos += s
+        blobs.append(view[pos:pos + s])
+        pos += _padded(s)
     return header, blobs
 
 
-def unpack(frame: bytes) -> tuple[dict, list[bytes]]:
+def split(frame: Any) -> tuple[bytes, bytearray]:
+    """(JSON header, writable body) of a whole frame (bytes, or the parts ``pack`` gives)."""
+    if isinstance(frame, list):
+        frame = b"".join(frame)
     head_len, body_len = unpack_lengths(frame[:16])
-    return unpack_body(frame[16:16 + head_len], frame[16 + head_len:16 + head_len + body_len])
+    return bytes(frame[16:16 + head_len]), bytearray(frame[16 + head_len:16 + head_len + body_len])
+
+
+def unpack(frame: Any) -> tuple[dict, list]:
+    return unpack_body(*split(frame))
+
+
+def write_frame(fd: int, parts: list) -> None:
+    """Write ``pack``'s parts to ``fd`` (blocking), resuming after partial writes."""
+    views = [memoryview(p).cast("B") for p in parts if _nbytes(p)]
+    i = 0
+    while i < len(views):
+        written = os.writev(fd, views[i:i + 512])
+        while written:
+            n = views[i].nbytes
+            if written >= n:
+                written -= n
+                i += 1
+            else:
+                views[i] = views[i][written:]
+                written = 0

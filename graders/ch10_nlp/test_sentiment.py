@@ -1,5 +1,7 @@
 """Graders for ch10_nlp.sentiment (D2L 10.7/10.8): tokenising, padding, BiRNN, pretrained
 embeddings with a count of missing words, and training on the project's toy reviews."""
+import functools
+
 import pytest
 import torch
 
@@ -95,6 +97,14 @@ def test_load_pretrained_counts_missing(student, submission):
     assert oov == 3, f"oov_count is {oov}, expected 3"
 
 
+@functools.lru_cache(maxsize=2)
+def _glove_tokens(root: str) -> frozenset:
+    """The grader's own reading of the GloVe token index (the same file for every student, so
+    a batch worker reads it once)."""
+    import pandas as pd
+    return frozenset(pd.read_parquet(f"{root}/glove_6B_index.parquet")["index"].tolist())
+
+
 @hidden
 @points(1)
 def test_load_pretrained_glove_missing(student, submission, glove_root, review_words):
@@ -103,10 +113,9 @@ def test_load_pretrained_glove_missing(student, submission, glove_root, review_w
     pos, neg, neutral = review_words
     words = ["<unk>", "<pad>"] + pos + neg + neutral
     embed, oov = student.load_pretrained_embedding(words, glove)
-    import pandas as pd  # the grader's own reading of the token index
-    known = set(pd.read_parquet(f"{glove_root}/glove_6B_index.parquet")["index"].tolist())
+    known = _glove_tokens(str(glove_root))
     assert oov == sum(w not in known for w in words), "the number of missing words is wrong"
-    row = submission.probe("getitem", glove.vectors, 3366)  # 'beautiful'
+    row = submission.probe("attr_item", glove, "vectors", 3366)  # 'beautiful'
     assert_close(embed[words.index("beautiful")], row, what="the row of 'beautiful'", hidden=True, kind="exact")
 
 

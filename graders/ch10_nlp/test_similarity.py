@@ -66,7 +66,7 @@ def test_similar_and_analogy_random(student):
 @points(2)
 def test_glove_similar_tokens_book(student, glove, submission):
     """GloVe 6B-50d (400000 tokens) gives the book's neighbours: chip -> chips/intel/electronics, baby -> babies/boy/girl, beautiful -> lovely/gorgeous/wonderful."""
-    assert submission.probe("length", glove) == 400000 and glove.itos[3366] == "beautiful", \
+    assert submission.probe("length", glove) == 400000 and submission.probe("attr_item", glove, "itos", 3366) == "beautiful", \
         "the GloVe table is not the book's (400000 tokens, 'beautiful' at 3366)"
     book = {"chip": [("chips", 0.856), ("intel", 0.749), ("electronics", 0.749)],
             "baby": [("babies", 0.839), ("boy", 0.800), ("girl", 0.792)],
