@@ -1,5 +1,6 @@
 """The ``seed`` and ``returning`` probes (added for chapter 6): replaying a student's random
-choices in the parent, and giving a student's trainer known initial parameters."""
+choices in the parent, and giving a student's trainer known initial parameters; and
+``attr_item``, one row of a table that stays in the child."""
 import random
 
 import pytest
@@ -17,6 +18,11 @@ def shuffled(n):
 
 def draw():
     return torch.rand(3)
+
+class Table:
+    def __init__(self, n):
+        self.itos = [f"w{i}" for i in range(n)]
+        self.vectors = torch.arange(n * 4.0).reshape(n, 4)
 
 def train(get_params, n):
     params = get_params(n, "ignored", device=None)
@@ -55,3 +61,10 @@ def test_returning_gives_fresh_copies_whatever_the_arguments(sub):
     assert torch.equal(list(trained)[0], torch.full((2,), 2.0))
     assert torch.equal(list(fresh)[0], torch.ones(2))  # a new copy, untouched by the first
     assert torch.equal(p0[0].detach(), torch.ones(2))   # the grader's own value is never changed
+
+
+def test_attr_item_reads_one_row_in_the_child(sub):
+    table = sub.module("chx98_replay.m").Table(1000)
+    assert sub.probe("attr_item", table, "itos", 7) == "w7"
+    row = sub.probe("attr_item", table, "vectors", 3)
+    assert torch.equal(row, torch.arange(12.0, 16.0))

@@ -14,6 +14,7 @@ whole segment of a dotted name (``torch.nn.functional.softmax``, ``torch.optim.s
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 from typing import Any, Iterable
@@ -21,6 +22,16 @@ from typing import Any, Iterable
 from d2lgrade.errors import GradeFailure
 
 _SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@functools.lru_cache(maxsize=32)
+def parsed(source: str) -> ast.Module | None:
+    """``ast.parse(source)``, or None on a syntax error; cached, because every test that checks
+    a function of a submission reads the same module (the trees are only read, never changed)."""
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):  # ValueError: a null byte in the file
+        return None
 
 
 def _segments(name: str) -> set[str]:
@@ -52,15 +63,18 @@ def _find_function(tree: ast.Module, qualname: str) -> ast.AST | None:
 
 def static_uses(source: str, qualname: str, tokens: Iterable[str]) -> list[str]:
     """Dotted names in ``qualname``'s body (or imports in it) that contain a forbidden token."""
-    tokens = set(tokens)
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []  # the import itself fails; the dynamic check and the test say so
+    return list(_static_uses(source, qualname, frozenset(tokens)))
+
+
+@functools.lru_cache(maxsize=256)
+def _static_uses(source: str, qualname: str, tokens: frozenset) -> tuple[str, ...]:
+    tree = parsed(source)
+    if tree is None:
+        return ()  # the import itself fails; the dynamic check and the test say so
     fn = _find_function(tree, qualname)
     if fn is None:
-        return []
-    return names_in(fn, tokens)
+        return ()
+    return tuple(names_in(fn, set(tokens)))
 
 
 def names_in(fn: ast.AST, tokens: set[str], own: frozenset = frozenset()) -> list[str]:

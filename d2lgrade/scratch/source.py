@@ -24,9 +24,9 @@ def _definitions(tree: ast.Module, name: str) -> list[ast.AST]:
 
 def redefinitions(source: str, name: str) -> list[int]:
     """Line numbers of every top-level binding of ``name`` when there is more than one."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
+    from d2lgrade.scratch.forbidden import parsed
+    tree = parsed(source)
+    if tree is None:
         return []
     lines = [n.lineno for n in _definitions(tree, name.split(".")[0])]
     return lines if len(lines) > 1 else []
@@ -58,10 +58,9 @@ def _node_at(tree: ast.Module, qualname: str, line: int) -> ast.AST | None:
 def loaded_source_uses(source: str, qualname: str, line: int, tokens: Iterable[str]) -> tuple[bool, list[str]]:
     """(found, forbidden names) for the definition of ``qualname`` that starts at ``line``
     (the one Python actually loaded, not the first one in the file)."""
-    from d2lgrade.scratch.forbidden import names_in
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
+    from d2lgrade.scratch.forbidden import names_in, parsed
+    tree = parsed(source)
+    if tree is None:
         return False, []
     node = _node_at(tree, qualname, line)
     if node is None:
@@ -99,9 +98,9 @@ def loaded_source_compiled(source: str, qualname: str, line: int) -> list[str]:
     """The module's compiled helpers (``name (line N)``) that the definition of ``qualname``
     starting at ``line`` calls, directly or through the module's other functions. Static: a
     helper imported from another module is not followed."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
+    from d2lgrade.scratch.forbidden import parsed
+    tree = parsed(source)
+    if tree is None:
         return []
     compiled = _compiled_helpers(tree)
     node = _node_at(tree, qualname, line) if compiled else None

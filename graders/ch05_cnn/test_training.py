@@ -151,19 +151,27 @@ def test_train_ch5_sgd_steps(student, submission, digits):
 @call_timeout(120)
 @points(2)
 def test_train_ch5_lenet_converges(student, submission, lenet, digits, feedback):
-    """LeNet trained with train_ch5 (Adam, lr 0.002, batch 8, 6 epochs) reaches the expected test accuracy, measured here."""
+    """LeNet trained with train_ch5 (Adam, lr 0.002, batch 8, 6 epochs) reaches the expected test accuracy, measured here (a second run from fresh weights if the first one stalls)."""
     train_X, train_y, test_X, test_y = digits
-    net = lenet.LeNet()
-    order = torch.randperm(len(train_y))
-    train_batches = _batches(train_X[order], train_y[order], 8)
-    opt = submission.module("torch.optim").Adam(net.parameters(), lr=0.002)
-    # The trainer's test_iter (its epoch lines) is a slice of the training set: the test
-    # split is kept here, so fitting test_iter earns nothing (ARCHITECTURE, convergence tests).
-    monitor = _batches(train_X[:32], train_y[:32], 32)
-    history = student.train_ch5(net, train_batches, monitor, 8, opt, torch.device("cpu"), 6)
-    submission.probe("set_mode", net, False)
-    acc = (submission.probe("forward_no_grad", net, test_X).argmax(dim=1) == test_y).float().mean().item()
-    feedback(f"LeNet test accuracy after 6 epochs: {acc:.3f}")
+    for attempt in (1, 2):
+        if attempt == 2:
+            # The sigmoid LeNet sometimes stalls at chance from its first weights (1 seed in
+            # 100 for the reference, where one run was all it had): a broken train_ch5 fails
+            # both runs, a correct one almost never does.
+            submission.probe("seed", int(torch.randint(0, 2**31 - 1, ())))
+        net = lenet.LeNet()
+        order = torch.randperm(len(train_y))
+        train_batches = _batches(train_X[order], train_y[order], 8)
+        opt = submission.module("torch.optim").Adam(net.parameters(), lr=0.002)
+        # The trainer's test_iter (its epoch lines) is a slice of the training set: the test
+        # split is kept here, so fitting test_iter earns nothing (ARCHITECTURE, convergence tests).
+        monitor = _batches(train_X[:32], train_y[:32], 32)
+        history = student.train_ch5(net, train_batches, monitor, 8, opt, torch.device("cpu"), 6)
+        submission.probe("set_mode", net, False)
+        acc = (submission.probe("forward_no_grad", net, test_X).argmax(dim=1) == test_y).float().mean().item()
+        feedback(f"LeNet test accuracy after 6 epochs (run {attempt}): {acc:.3f}")
+        if acc > 0.8:
+            break
     if isinstance(history, (list, tuple)) and all(isinstance(h, (list, tuple)) and len(h) == 3 for h in history):
         feedback.plot("LeNet trained with your train_ch5",
                       {"train accuracy": [h[1] for h in history],
