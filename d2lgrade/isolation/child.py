@@ -60,6 +60,10 @@ class _Tracer(TorchFunctionMode):
                 "python_calls": sorted(self.python_calls)}
 
 
+#: What may hold a tensor; ``_tensors_in`` does not descend into anything else.
+_HOLDERS = (torch.Tensor, list, tuple, dict)
+
+
 def _tensors_in(value: Any, path: list) -> list[tuple[list, torch.Tensor]]:
     """(path, tensor) for each tensor inside nested lists/tuples/dicts of call arguments."""
     if isinstance(value, torch.Tensor):
@@ -75,9 +79,6 @@ def _tensors_in(value: Any, path: list) -> list[tuple[list, torch.Tensor]]:
         if isinstance(v, _HOLDERS):  # scalars (most of a long list) hold no tensor
             found += _tensors_in(v, path + [k])
     return found
-
-
-_HOLDERS = (torch.Tensor, list, tuple, dict)
 
 
 def _same_bits(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:

@@ -52,14 +52,6 @@ def _plain_list(value: list, nested: bool = True) -> bool:
     return float not in types or all(map(math.isfinite, (v for v in value if type(v) is float)))
 
 
-def _json_plain(node: list) -> bool:
-    """``_plain_list`` for what json.loads made (it makes no nan or inf)."""
-    types = set(map(type, node))
-    if types == {list}:
-        return all(set(map(type, v)) <= _JSON_SCALARS for v in node)
-    return types <= _JSON_SCALARS
-
-
 class WireError(Exception):
     """A message that does not follow the format (from a broken or hostile child)."""
 
@@ -207,7 +199,7 @@ class Decoder:
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
         if isinstance(node, list):
-            if _json_plain(node):  # json.loads made it: ours to return as it is
+            if _plain_list(node):  # json.loads made it: ours to return as it is
                 return node
             return [self.decode(v) for v in node]
         if not isinstance(node, dict) or len(node) == 0:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import ast
 from typing import Iterable
 
+from d2lgrade.scratch.forbidden import _dotted, names_in, parsed
+
 
 # -- the static view: the definition that is actually loaded -----------------------------------
 def _definitions(tree: ast.Module, name: str) -> list[ast.AST]:
@@ -24,7 +26,6 @@ def _definitions(tree: ast.Module, name: str) -> list[ast.AST]:
 
 def redefinitions(source: str, name: str) -> list[int]:
     """Line numbers of every top-level binding of ``name`` when there is more than one."""
-    from d2lgrade.scratch.forbidden import parsed
     tree = parsed(source)
     if tree is None:
         return []
@@ -58,7 +59,6 @@ def _node_at(tree: ast.Module, qualname: str, line: int) -> ast.AST | None:
 def loaded_source_uses(source: str, qualname: str, line: int, tokens: Iterable[str]) -> tuple[bool, list[str]]:
     """(found, forbidden names) for the definition of ``qualname`` that starts at ``line``
     (the one Python actually loaded, not the first one in the file)."""
-    from d2lgrade.scratch.forbidden import names_in, parsed
     tree = parsed(source)
     if tree is None:
         return False, []
@@ -79,7 +79,6 @@ _COMPILING = frozenset({"torch.jit.script", "jit.script", "script", "torch.jit.t
 
 def _compiled_helpers(tree: ast.Module) -> dict[str, int]:
     """Module-level names bound to a TorchScript / torch.compile function -> their line."""
-    from d2lgrade.scratch.forbidden import _dotted
     out: dict[str, int] = {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -98,7 +97,6 @@ def loaded_source_compiled(source: str, qualname: str, line: int) -> list[str]:
     """The module's compiled helpers (``name (line N)``) that the definition of ``qualname``
     starting at ``line`` calls, directly or through the module's other functions. Static: a
     helper imported from another module is not followed."""
-    from d2lgrade.scratch.forbidden import parsed
     tree = parsed(source)
     if tree is None:
         return []
